@@ -1,0 +1,55 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from backend.api.auth import KeyResolver, NoTenantKeys
+from backend.api.middleware import RequestContextMiddleware
+from backend.api.problems import install_problem_handlers
+from backend.api.routes import bookmakers, health, matches, teams
+from backend.core.config import Settings, get_settings
+from backend.core.database import Database, create_database
+from backend.core.logging import configure_logging
+
+DESCRIPTION = """
+Backend of a sports-betting desk: bookmaker odds, strategies with their own bankrolls,
+bets, settlement and closing-line value. Authenticate with `Authorization: Bearer <key>`.
+Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    key_resolver: KeyResolver | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    admin_key = settings.require_admin_key()
+    configure_logging(settings.log_level, settings.log_format.value)
+    database = db or create_database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="oddsdesk",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.admin_key = admin_key
+    app.state.key_resolver = key_resolver or NoTenantKeys()
+
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for module in (health, teams, bookmakers, matches):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,135 @@
+"""Bearer-key authentication: the admin key, or a tenant's API key (resolved by `KeyResolver`).
+
+Routes declare what they need with a dependency (`require_any`, `require_admin`,
+`require_tenant`); the route class reads those declarations and authenticates before the body
+is even parsed, so an anonymous caller always gets 401, whatever it sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from enum import Enum
+from typing import Protocol
+
+from fastapi import Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from backend.api.problems import ApiProblem
+from backend.core.logging import tenant_id_var
+from backend.core.principal import ADMIN, Principal
+
+bearer_scheme = HTTPBearer(auto_error=False, description="Admin key or a tenant's API key")
+
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
+
+
+class AuthRequirement(Enum):
+    ANY = "any"
+    ADMIN = "admin"
+    TENANT = "tenant"
+
+
+class KeyResolver(Protocol):
+    """Turns a presented tenant key into its principal (None when unknown or revoked)."""
+
+    def resolve(self, secret: str) -> Principal | None: ...
+
+
+class TenantInactive(Exception):
+    pass
+
+
+class NoTenantKeys:
+    """Resolver used until tenant keys exist: only the admin key authenticates."""
+
+    def resolve(self, secret: str) -> Principal | None:
+        return None
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
+
+
+async def resolve_principal(request: Request) -> Principal:
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    token = _bearer_token(request)
+    if token is None:
+        raise ApiProblem(401, "missing or malformed bearer token", headers=UNAUTHORIZED_HEADERS)
+    admin_key: str = request.app.state.admin_key
+    principal: Principal | None
+    if hmac.compare_digest(token.encode(), admin_key.encode()):
+        principal = ADMIN
+    else:
+        resolver: KeyResolver = request.app.state.key_resolver
+        try:
+            principal = await run_in_threadpool(resolver.resolve, token)
+        except TenantInactive:
+            raise ApiProblem(
+                403,
+                "the tenant of this API key is deactivated",
+                code="tenant-inactive",
+                title="Tenant inactive",
+            ) from None
+    if principal is None:
+        raise ApiProblem(401, "unknown or revoked API key", headers=UNAUTHORIZED_HEADERS)
+    request.state.principal = principal
+    if principal.tenant_id is not None:
+        tenant_id_var.set(str(principal.tenant_id))
+    return principal
+
+
+def _check(principal: Principal, requirement: AuthRequirement) -> None:
+    if requirement is AuthRequirement.ADMIN and not principal.is_admin:
+        raise ApiProblem(403, "this operation needs the admin key")
+    if requirement is AuthRequirement.TENANT and principal.tenant_id is None:
+        raise ApiProblem(403, "tenant-scoped routes need a tenant API key, not the admin key")
+
+
+async def authenticate(request: Request, requirement: AuthRequirement) -> Principal:
+    principal = await resolve_principal(request)
+    _check(principal, requirement)
+    return principal
+
+
+async def require_any(
+    request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> Principal:
+    return await authenticate(request, AuthRequirement.ANY)
+
+
+async def require_admin(
+    request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> Principal:
+    return await authenticate(request, AuthRequirement.ADMIN)
+
+
+async def require_tenant(
+    request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> Principal:
+    return await authenticate(request, AuthRequirement.TENANT)
+
+
+_ORDER = (
+    (require_admin, AuthRequirement.ADMIN),
+    (require_tenant, AuthRequirement.TENANT),
+    (require_any, AuthRequirement.ANY),
+)
+
+
+def requirement_of(calls: Sequence[object]) -> AuthRequirement | None:
+    """The strictest requirement among a route's dependencies (None: a public route)."""
+    for dependency, requirement in _ORDER:
+        if dependency in calls:
+            return requirement
+    return None

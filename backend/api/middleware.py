@@ -1,0 +1,118 @@
+"""Pure ASGI middleware: request ids, body size limits, and one log line per request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.api.problems import ApiProblem, problem_response
+from backend.core.logging import request_id_var, tenant_id_var
+
+log = logging.getLogger("oddsdesk.access")
+
+DEFAULT_BODY_LIMIT = 1 << 20  # 1 MiB
+# Paths with a larger body limit (method, path) -> bytes.
+BODY_LIMITS = {("POST", "/v1/odds/batch"): 64 << 20}
+
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def body_limit_for(method: str, path: str) -> int:
+    return BODY_LIMITS.get((method, path), DEFAULT_BODY_LIMIT)
+
+
+def _too_large(limit: int) -> ApiProblem:
+    return ApiProblem(413, f"request body exceeds the limit of {limit} bytes")
+
+
+class RequestContextMiddleware:
+    """Outermost app middleware: request id in and out, body limits, access log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        rid_token = request_id_var.set(request_id)
+        tenant_token = tenant_id_var.set(None)
+        status_holder = [500]
+        rid_header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                headers.append(rid_header)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            limit = body_limit_for(scope["method"], scope["path"])
+            declared = _content_length(scope)
+            if declared is not None and declared > limit:
+                # Answer at once; the rest of the body is never read.
+                exc = _too_large(limit)
+                response = problem_response(scope, 413, exc.code, exc.title, exc.detail)
+                await response(scope, receive, send_with_id)
+                return
+            await self.app(scope, _limited(receive, limit), send_with_id)
+        finally:
+            duration_ms = (time.perf_counter() - started) * 1000
+            route = scope.get("route")
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "route": getattr(route, "path", None) or "unmatched",
+                    "status": status_holder[0],
+                    "duration_ms": round(duration_ms, 2),
+                    "request_id": request_id,
+                    "tenant_id": tenant_id_var.get(),
+                },
+            )
+            request_id_var.reset(rid_token)
+            tenant_id_var.reset(tenant_token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _REQUEST_ID.match(text) else None
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """Count streamed (chunked) bodies and stop reading once past the limit."""
+    received = 0
+
+    async def wrapped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _too_large(limit)
+        return message
+
+    return wrapped

@@ -1,0 +1,61 @@
+"""Responses built straight from schemas: serialized once, by pydantic-core."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from fastapi import Response
+from pydantic import BaseModel
+
+from backend.core.versioning import etag
+from backend.repositories.base import Page
+
+JSON = "application/json"
+
+
+def json_response(
+    body: BaseModel | Mapping[str, Any],
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    content = body.model_dump_json() if isinstance(body, BaseModel) else orjson.dumps(body)
+    return Response(content=content, status_code=status, media_type=JSON, headers=headers)
+
+
+def resource_response(
+    body: BaseModel,
+    *,
+    version: int | None,
+    status: int = 200,
+    location: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """One resource, with its strong ETag (and Location when it was just created)."""
+    all_headers = dict(headers or {})
+    if version is not None:
+        all_headers["ETag"] = etag(version)
+    if location is not None:
+        all_headers["Location"] = location
+    return json_response(body, status=status, headers=all_headers)
+
+
+def page_response(
+    items: Sequence[BaseModel],
+    page: Page[Any],
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """`{"items", "next_cursor"}` plus `"total"` only when it was asked for."""
+    parts = [
+        b'{"items":[',
+        b",".join(i.model_dump_json().encode() for i in items),
+        b'],"next_cursor":',
+    ]
+    parts.append(orjson.dumps(page.next_cursor))
+    if page.total is not None:
+        parts.append(b',"total":' + orjson.dumps(page.total))
+    parts.append(b"}")
+    return Response(content=b"".join(parts), media_type=JSON, headers=headers)

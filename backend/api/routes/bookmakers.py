@@ -1,0 +1,86 @@
+"""Bookmakers: reference data; `is_sharp` marks the books whose closing prices define CLV."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, UnitOfWorkDep
+from backend.api.docs import responses
+from backend.api.responses import page_response, resource_response
+from backend.api.routing import ApiRoute
+from backend.api.schemas.bookmakers import BookmakerCreate, BookmakerRead, BookmakerUpdate
+from backend.api.schemas.common import PageOf
+from backend.models.reference import Bookmaker
+from backend.services import crud
+from backend.services.reference import bookmakers
+
+router = APIRouter(prefix="/v1/bookmakers", tags=["bookmakers"], route_class=ApiRoute)
+
+
+@router.post("", status_code=201, response_model=BookmakerRead, responses=responses(403, 409, 422))
+def create_bookmaker(body: BookmakerCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+    """Create a bookmaker (admin). Names are unique, case-insensitively."""
+    bookmaker = uow.run(crud.create, bookmakers, Bookmaker(**body.model_dump()))
+    return resource_response(
+        BookmakerRead.model_validate(bookmaker),
+        version=bookmaker.version,
+        status=201,
+        location=f"/v1/bookmakers/{bookmaker.id}",
+    )
+
+
+@router.get("", response_model=PageOf[BookmakerRead], responses=responses(422))
+def list_bookmakers(
+    uow: UnitOfWorkDep,
+    page: PageDep,
+    is_sharp: Annotated[bool | None, Query()] = None,
+) -> Response:
+    """List bookmakers, ordered by name then id."""
+    filters = [] if is_sharp is None else [Bookmaker.is_sharp == is_sharp]
+    result = uow.run(
+        crud.list_page,
+        bookmakers,
+        filters=filters,
+        order_by=[Bookmaker.name],
+        cursor=page.cursor,
+        limit=page.limit,
+        include_total=page.include_total,
+    )
+    return page_response([BookmakerRead.model_validate(b) for b in result.items], result)
+
+
+@router.get("/{bookmaker_id}", response_model=BookmakerRead, responses=responses(404))
+def get_bookmaker(bookmaker_id: int, uow: UnitOfWorkDep) -> Response:
+    """Get one bookmaker."""
+    bookmaker = uow.run(crud.get, bookmakers, bookmaker_id)
+    return resource_response(BookmakerRead.model_validate(bookmaker), version=bookmaker.version)
+
+
+@router.patch(
+    "/{bookmaker_id}",
+    response_model=BookmakerRead,
+    responses=responses(403, 404, 409, 412, 422, 428),
+)
+def update_bookmaker(
+    bookmaker_id: int,
+    body: BookmakerUpdate,
+    uow: UnitOfWorkDep,
+    expected: IfMatchDep,
+    _: AdminDep,
+) -> Response:
+    """Change a bookmaker (admin); needs `If-Match` with the current ETag."""
+    bookmaker = uow.run(
+        crud.update, bookmakers, bookmaker_id, body.model_dump(exclude_unset=True), expected
+    )
+    return resource_response(BookmakerRead.model_validate(bookmaker), version=bookmaker.version)
+
+
+@router.delete("/{bookmaker_id}", status_code=204, responses=responses(403, 404, 409, 412))
+def delete_bookmaker(
+    bookmaker_id: int, uow: UnitOfWorkDep, expected: OptionalIfMatchDep, _: AdminDep
+) -> Response:
+    """Delete a bookmaker (admin); 409 while odds or bets reference it."""
+    uow.run(crud.delete, bookmakers, bookmaker_id, expected)
+    return Response(status_code=204)

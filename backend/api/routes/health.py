@@ -1,0 +1,75 @@
+"""Liveness, readiness and pool status: the operator's view of the process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from backend.api.deps import AdminDep, DatabaseDep
+from backend.api.docs import responses
+from backend.api.responses import json_response
+from backend.api.routing import ApiRoute
+
+router = APIRouter(route_class=ApiRoute)
+
+
+class PoolRead(BaseModel):
+    size: int
+    checked_in: int
+    checked_out: int
+    overflow: int
+    max_overflow: int
+    timeout_s: float
+    recycle_s: int
+
+
+class DatabaseHealth(BaseModel):
+    ok: bool
+    latency_ms: float | None
+
+
+class Readiness(BaseModel):
+    status: str
+    database: DatabaseHealth
+    pool: PoolRead
+
+
+class Liveness(BaseModel):
+    status: str
+
+
+def readiness(db: Any) -> tuple[int, dict[str, Any]]:
+    """Ping through the pool (bounded to 2 s) and report the pool: one shape, up or down."""
+    ping = db.ping()
+    body = {
+        "status": "ok" if ping["ok"] else "unavailable",
+        "database": {"ok": ping["ok"], "latency_ms": ping["latency_ms"]},
+        "pool": db.pool_status(),
+    }
+    return (200 if ping["ok"] else 503), body
+
+
+@router.get("/health/live", response_model=Liveness, tags=["health"])
+async def live() -> Response:
+    """200 while the process serves requests."""
+    return json_response({"status": "ok"})
+
+
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    tags=["health"],
+    responses={503: {"model": Readiness, "description": "Database unreachable or slow"}},
+)
+def ready(db: DatabaseDep) -> Response:
+    """Ready when `SELECT 1` answers within 2 s; reports latency and the pool."""
+    status, body = readiness(db)
+    return json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/v1/admin/pool", response_model=PoolRead, tags=["admin"], responses=responses(403))
+def pool(db: DatabaseDep, _: AdminDep) -> Response:
+    """The connection pool's status (admin)."""
+    return json_response(dict(db.pool_status()), headers={"Cache-Control": "no-store"})

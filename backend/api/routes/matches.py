@@ -1,0 +1,111 @@
+"""Matches: fixtures and results, each embedding both teams."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, UnitOfWorkDep
+from backend.api.docs import responses
+from backend.api.responses import page_response, resource_response
+from backend.api.routing import ApiRoute
+from backend.api.schemas.common import MAX_ID, PageOf, ShortText
+from backend.api.schemas.matches import MatchCreate, MatchRead, MatchStatus, MatchUpdate
+from backend.models.reference import Match
+from backend.repositories.reference import MatchRepository
+from backend.services import crud
+from backend.services.reference import ensure_not_finished, ensure_scheduled, matches
+
+router = APIRouter(prefix="/v1/matches", tags=["matches"], route_class=ApiRoute)
+
+WITH_TEAMS = MatchRepository.with_teams
+
+
+@router.post("", status_code=201, response_model=MatchRead, responses=responses(403, 409, 422))
+def create_match(body: MatchCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+    """Create a match (admin). Kickoffs in the past are allowed: history is imported this way."""
+    match = uow.run(crud.create, matches, Match(**body.model_dump()), WITH_TEAMS)
+    return resource_response(
+        MatchRead.model_validate(match),
+        version=match.version,
+        status=201,
+        location=f"/v1/matches/{match.id}",
+    )
+
+
+@router.get("", response_model=PageOf[MatchRead], responses=responses(422))
+def list_matches(
+    uow: UnitOfWorkDep,
+    page: PageDep,
+    team_id: Annotated[int | None, Query(description="Home or away team")] = None,
+    league: Annotated[ShortText | None, Query()] = None,
+    season: Annotated[str | None, Query(max_length=7)] = None,
+    status: Annotated[MatchStatus | None, Query()] = None,
+    kickoff_from: Annotated[datetime | None, Query(description="Inclusive")] = None,
+    kickoff_to: Annotated[datetime | None, Query(description="Exclusive")] = None,
+) -> Response:
+    """List matches, ordered by kickoff then id; both teams embedded."""
+    filters = []
+    if team_id is not None:
+        # An id no team can have matches nothing (not a database error).
+        filters.append(
+            MatchRepository.involving_team(team_id) if 0 < team_id <= MAX_ID else Match.id < 0
+        )
+    if league is not None:
+        filters.append(Match.league == league)
+    if season is not None:
+        filters.append(Match.season == season)
+    if status is not None:
+        filters.append(Match.status == status)
+    if kickoff_from is not None:
+        filters.append(Match.kickoff_at >= kickoff_from)
+    if kickoff_to is not None:
+        filters.append(Match.kickoff_at < kickoff_to)
+    result = uow.run(
+        crud.list_page,
+        matches,
+        filters=filters,
+        order_by=[Match.kickoff_at],
+        cursor=page.cursor,
+        limit=page.limit,
+        include_total=page.include_total,
+        options=WITH_TEAMS,
+    )
+    return page_response([MatchRead.model_validate(m) for m in result.items], result)
+
+
+@router.get("/{match_id}", response_model=MatchRead, responses=responses(404))
+def get_match(match_id: int, uow: UnitOfWorkDep) -> Response:
+    """Get one match."""
+    match = uow.run(crud.get, matches, match_id, WITH_TEAMS)
+    return resource_response(MatchRead.model_validate(match), version=match.version)
+
+
+@router.patch(
+    "/{match_id}", response_model=MatchRead, responses=responses(403, 404, 409, 412, 422, 428)
+)
+def update_match(
+    match_id: int, body: MatchUpdate, uow: UnitOfWorkDep, expected: IfMatchDep, _: AdminDep
+) -> Response:
+    """Reschedule a match (admin) while it is scheduled; needs `If-Match`."""
+    match = uow.run(
+        crud.update,
+        matches,
+        match_id,
+        body.model_dump(exclude_unset=True),
+        expected,
+        WITH_TEAMS,
+        ensure_scheduled,
+    )
+    return resource_response(MatchRead.model_validate(match), version=match.version)
+
+
+@router.delete("/{match_id}", status_code=204, responses=responses(403, 404, 409, 412))
+def delete_match(
+    match_id: int, uow: UnitOfWorkDep, expected: OptionalIfMatchDep, _: AdminDep
+) -> Response:
+    """Delete a match (admin); 409 once finished or while odds or bets reference it."""
+    uow.run(crud.delete, matches, match_id, expected, ensure_not_finished)
+    return Response(status_code=204)

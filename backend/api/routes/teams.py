@@ -1,0 +1,88 @@
+"""Teams: reference data, readable with any key, written with the admin key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, UnitOfWorkDep
+from backend.api.docs import responses
+from backend.api.responses import page_response, resource_response
+from backend.api.routing import ApiRoute
+from backend.api.schemas.common import PageOf, ShortText
+from backend.api.schemas.teams import TeamCreate, TeamRead, TeamUpdate
+from backend.models.reference import Team
+from backend.services import crud
+from backend.services.reference import teams
+
+router = APIRouter(prefix="/v1/teams", tags=["teams"], route_class=ApiRoute)
+
+
+@router.post("", status_code=201, response_model=TeamRead, responses=responses(403, 409, 422))
+def create_team(body: TeamCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+    """Create a team (admin). Names are unique, case-insensitively."""
+    team = uow.run(crud.create, teams, Team(**body.model_dump()))
+    return resource_response(
+        TeamRead.model_validate(team),
+        version=team.version,
+        status=201,
+        location=f"/v1/teams/{team.id}",
+    )
+
+
+@router.get("", response_model=PageOf[TeamRead], responses=responses(422))
+def list_teams(
+    uow: UnitOfWorkDep,
+    page: PageDep,
+    league: Annotated[ShortText | None, Query()] = None,
+    country: Annotated[ShortText | None, Query()] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Case-insensitive substring of the name")
+    ] = None,
+) -> Response:
+    """List teams, ordered by name then id."""
+    filters = []
+    if league is not None:
+        filters.append(Team.league == league)
+    if country is not None:
+        filters.append(Team.country == country)
+    if q:
+        filters.append(Team.name.icontains(q, autoescape=True))
+    result = uow.run(
+        crud.list_page,
+        teams,
+        filters=filters,
+        order_by=[Team.name],
+        cursor=page.cursor,
+        limit=page.limit,
+        include_total=page.include_total,
+    )
+    return page_response([TeamRead.model_validate(t) for t in result.items], result)
+
+
+@router.get("/{team_id}", response_model=TeamRead, responses=responses(404))
+def get_team(team_id: int, uow: UnitOfWorkDep) -> Response:
+    """Get one team."""
+    team = uow.run(crud.get, teams, team_id)
+    return resource_response(TeamRead.model_validate(team), version=team.version)
+
+
+@router.patch(
+    "/{team_id}", response_model=TeamRead, responses=responses(403, 404, 409, 412, 422, 428)
+)
+def update_team(
+    team_id: int, body: TeamUpdate, uow: UnitOfWorkDep, expected: IfMatchDep, _: AdminDep
+) -> Response:
+    """Change a team (admin); needs `If-Match` with the current ETag."""
+    team = uow.run(crud.update, teams, team_id, body.model_dump(exclude_unset=True), expected)
+    return resource_response(TeamRead.model_validate(team), version=team.version)
+
+
+@router.delete("/{team_id}", status_code=204, responses=responses(403, 404, 409, 412))
+def delete_team(
+    team_id: int, uow: UnitOfWorkDep, expected: OptionalIfMatchDep, _: AdminDep
+) -> Response:
+    """Delete a team (admin); 409 while matches reference it."""
+    uow.run(crud.delete, teams, team_id, expected)
+    return Response(status_code=204)

@@ -1,0 +1,69 @@
+"""The route class every router uses: authentication first, then strict JSON bodies.
+
+Order of checks for a matched route: 401/403 (who you are), 415 (body media type),
+400 (malformed JSON, including NaN/Infinity), then FastAPI's schema validation (422).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from backend.api.auth import AuthRequirement, authenticate, requirement_of
+from backend.api.problems import ApiProblem
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """RFC 8259 JSON; numbers with a fraction or exponent become exact Decimals."""
+    try:
+        return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiProblem(400, f"request body is not valid JSON: {exc}") from None
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _walk(dependant: Dependant) -> list[Callable[..., Any]]:
+    calls: list[Callable[..., Any]] = []
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            calls.append(dep.call)
+        calls.extend(_walk(dep))
+    return calls
+
+
+class ApiRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        requirement: AuthRequirement | None = requirement_of(_walk(self.dependant))
+        expects_json = self.body_field is not None
+
+        async def route_handler(request: Request) -> Response:
+            if requirement is not None:
+                await authenticate(request, requirement)
+            if expects_json:
+                body = await request.body()
+                if body:
+                    if not is_json_media_type(request.headers.get("content-type")):
+                        raise ApiProblem(415, "request body must be application/json")
+                    request._json = parse_json(body)
+            return await handler(request)
+
+        return route_handler

@@ -1,0 +1,64 @@
+"""Field types shared by the request and response schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+MAX_ID = 2**31 - 1
+
+
+def _rfc3339_only(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 timestamp string with an offset")
+    return value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+RefId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+
+
+class InputModel(BaseModel):
+    """Request bodies: unknown fields are refused (no mass assignment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OutputModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PatchModel(InputModel):
+    """PATCH bodies: absent fields stay as they are; `null` only where the field allows it."""
+
+    non_nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        for name in self.model_fields_set & self.non_nullable:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+ItemT = TypeVar("ItemT")
+
+
+class PageOf(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
+    total: int | None = Field(default=None, description="Only with include_total=true")

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, model_validator
+
+from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel, RefId, Timestamp
+from backend.api.schemas.teams import TeamRef
+
+MatchStatus = Literal["scheduled", "finished", "cancelled"]
+_SEASON = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def _season(value: str) -> str:
+    match = _SEASON.match(value)
+    if match is None or (int(match.group(1)) + 1) % 100 != int(match.group(2)):
+        raise ValueError('season must be "YYYY-YY" with the second year following the first')
+    return value
+
+
+Season = Annotated[str, AfterValidator(_season)]
+
+
+class MatchCreate(InputModel):
+    league: Name
+    season: Season
+    home_team_id: RefId
+    away_team_id: RefId
+    kickoff_at: Timestamp
+
+    @model_validator(mode="after")
+    def _distinct_teams(self) -> Self:
+        if self.home_team_id == self.away_team_id:
+            raise ValueError("home_team_id and away_team_id must differ")
+        return self
+
+
+class MatchUpdate(PatchModel):
+    """Fixture details that may change before kickoff (a rescheduled match)."""
+
+    non_nullable = frozenset({"league", "season", "kickoff_at"})
+
+    league: Name | None = None
+    season: Season | None = None
+    kickoff_at: Timestamp | None = None
+
+
+class MatchRead(OutputModel):
+    id: int
+    league: str
+    season: str
+    home_team: TeamRef
+    away_team: TeamRef
+    kickoff_at: datetime
+    status: MatchStatus
+    home_score: int | None
+    away_score: int | None
+    created_at: datetime
+    updated_at: datetime
+    version: int

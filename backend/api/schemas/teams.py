@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel, ShortText
+
+
+class TeamCreate(InputModel):
+    name: Name
+    country: ShortText | None = None
+    league: ShortText | None = None
+
+
+class TeamUpdate(PatchModel):
+    non_nullable = frozenset({"name"})
+
+    name: Name | None = None
+    country: ShortText | None = None
+    league: ShortText | None = None
+
+
+class TeamRead(OutputModel):
+    id: int
+    name: str
+    country: str | None
+    league: str | None
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+    updated_by: str | None
+    version: int
+
+
+class TeamRef(OutputModel):
+    id: int
+    name: str

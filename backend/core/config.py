@@ -1,0 +1,141 @@
+"""Application settings: one validated `Settings`, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class AppEnv(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+PositiveMs = Annotated[int, Field(ge=0, le=86_400_000)]
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    app_env: AppEnv = AppEnv.development
+
+    # Database: DATABASE_URL wins over the parts.
+    database_url: SecretStr | None = None
+    db_host: str = "127.0.0.1"
+    db_port: int = Field(default=5432, ge=1, le=65535)
+    db_user: str = "postgres"
+    db_password: SecretStr = SecretStr("")
+    db_name: str = "oddsdesk"
+
+    db_pool_size: int = Field(default=5, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_pool_timeout: float = Field(default=30.0, gt=0, le=3600)
+    db_pool_recycle: int = Field(default=3600, ge=-1)
+    db_pool_pre_ping: bool = True
+    db_connect_timeout: int = Field(default=5, ge=1, le=300)
+    db_statement_timeout_ms: PositiveMs = 30_000
+    db_lock_timeout_ms: PositiveMs = 5_000
+    db_slow_query_ms: PositiveMs = 500
+    db_echo: bool = False
+    db_application_name: str = Field(default="oddsdesk", min_length=1, max_length=63)
+
+    # Required to serve the API (checked at app start-up); migrations and scripts run without it.
+    admin_api_key: SecretStr | None = None
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    log_format: LogFormat = LogFormat.text
+
+    @field_validator("database_url")
+    @classmethod
+    def _parse_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        try:
+            url = make_url(value.get_secret_value())
+        except ArgumentError:
+            raise ValueError("not a database URL (postgresql://user:pass@host:port/db)") from None
+        if url.get_backend_name() not in ("postgresql", "postgres"):
+            raise ValueError("only postgresql:// URLs are supported")
+        return value
+
+    @model_validator(mode="after")
+    def _production_guards(self) -> Self:
+        key = self.admin_api_key.get_secret_value() if self.admin_api_key else ""
+        if self.admin_api_key is not None and not key.strip():
+            raise ValueError("ADMIN_API_KEY must not be empty")
+        if self.app_env is AppEnv.production:
+            if len(key) < 32:
+                raise ValueError("ADMIN_API_KEY must be at least 32 characters in production")
+            if not self.sqlalchemy_url.password:
+                raise ValueError(
+                    "the database password (DB_PASSWORD or in DATABASE_URL) must not be "
+                    "empty in production"
+                )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> URL:
+        """The database URL, always with the psycopg2 driver."""
+        if self.database_url is not None:
+            url = make_url(self.database_url.get_secret_value())
+        else:
+            url = URL.create(
+                "postgresql+psycopg2",
+                username=self.db_user,
+                password=self.db_password.get_secret_value() or None,
+                host=self.db_host,
+                port=self.db_port,
+                database=self.db_name,
+            )
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg2")
+        return url
+
+    def require_admin_key(self) -> str:
+        """The admin key; the API refuses to start without one."""
+        if self.admin_api_key is None:
+            raise SystemExit(
+                "invalid configuration:\n  ADMIN_API_KEY: required to serve the API "
+                "(`make run` generates one into .env)"
+            )
+        return self.admin_api_key.get_secret_value()
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per invalid setting, naming the environment variable."""
+    lines = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {msg}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings() -> Settings:
+    """Build settings, or stop the program with a message naming each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print(format_validation_error(exc), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,113 @@
+"""Domain errors shared by every layer. The API maps them to problem+json in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error a caller can act on. `code` is the stable problem slug."""
+
+    code = "domain-error"
+    title = "Request cannot be processed"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    code = "not-found"
+    title = "Not found"
+
+    def __init__(self, entity: str, ident: object) -> None:
+        super().__init__(f"{entity} {ident} does not exist")
+        self.entity = entity
+        self.ident = ident
+
+
+class Duplicate(DomainError):
+    """A unique constraint refused the write."""
+
+    code = "duplicate"
+    title = "Already exists"
+
+    def __init__(self, detail: str, constraint: str | None = None) -> None:
+        super().__init__(detail)
+        self.constraint = constraint
+
+
+class ForeignKeyViolation(DomainError):
+    """A write named a row that does not exist."""
+
+    code = "invalid-reference"
+    title = "Unknown reference"
+
+    def __init__(self, detail: str, constraint: str | None = None) -> None:
+        super().__init__(detail)
+        self.constraint = constraint
+
+
+class StillReferenced(ForeignKeyViolation):
+    """A delete was refused because other rows still point at the row."""
+
+    code = "still-referenced"
+    title = "Still referenced"
+
+
+class CheckViolation(DomainError):
+    code = "constraint-violation"
+    title = "Constraint violated"
+
+    def __init__(self, detail: str, constraint: str | None = None) -> None:
+        super().__init__(detail)
+        self.constraint = constraint
+
+
+class InvalidInput(DomainError):
+    """Input that passed the schema but breaks a domain rule (answered as 422)."""
+
+    code = "validation-error"
+    title = "Invalid request"
+
+    def __init__(self, detail: str, loc: Sequence[str | int] = ("body",)) -> None:
+        super().__init__(detail)
+        self.loc = list(loc)
+
+
+class Conflict(DomainError):
+    """The resource's state forbids the change (answered as 409 with a specific slug)."""
+
+    title = "Conflict"
+
+    def __init__(self, code: str, detail: str, title: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        if title:
+            self.title = title
+
+
+class PreconditionRequired(DomainError):
+    code = "precondition-required"
+    title = "Precondition required"
+
+
+class PreconditionFailed(DomainError):
+    code = "precondition-failed"
+    title = "Precondition failed"
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not serve the request (down, pool exhausted, lock or connection lost)."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+
+
+def describe(value: Any) -> str:
+    """A short, safe rendering of a user value for error details."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

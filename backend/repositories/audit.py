@@ -1,0 +1,216 @@
+"""Audit trail written by the Unit of Work: session hooks collect diffs, commit writes them.
+
+No route or service writes audit rows: the flush hooks see every ORM change of an audited
+model, and set-based statements report theirs through `AuditBuffer.record`. The buffer keeps
+one entry per entity for the whole unit of work, so an entity changed by several flushes still
+gets exactly one row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.orm import Session, UOWTransaction
+
+from backend.models.audit import AuditLog
+from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
+from backend.repositories.base import Repository
+
+AUDIT_KEY = "oddsdesk.audit"
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+@dataclass
+class AuditEntry:
+    action: str
+    entity_type: str
+    entity_id: str
+    tenant_id: uuid.UUID | None
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+
+    def merge(self, later: AuditEntry) -> None:
+        """Fold a later change of the same entity into this one: first old value, last new."""
+        for name, (old, new) in later.changes.items():
+            if name in self.changes:
+                self.changes[name][1] = new
+            else:
+                self.changes[name] = [old, new]
+        if later.action == "delete" or self.action == "update":
+            # create stays create; a named action (kill, settle) wins over a plain update.
+            self.action = later.action
+        if self.action == "update":
+            self.changes = {k: v for k, v in self.changes.items() if v[0] != v[1]}
+
+    @property
+    def empty(self) -> bool:
+        return self.action == "update" and not self.changes
+
+
+@dataclass
+class AuditContext:
+    actor: str
+    tenant_id: uuid.UUID | None
+    request_id: str | None
+    change_reason: str | None
+
+
+class AuditBuffer:
+    """Audit entries of one unit of work, keyed by entity; written once, at commit."""
+
+    def __init__(self, context: AuditContext) -> None:
+        self.context = context
+        self._entries: dict[tuple[str, str], AuditEntry] = {}
+        # Actions a service names for an entity (kill, resume, settle, void) instead of update.
+        self._hints: dict[int, str] = {}
+
+    def hint(self, obj: Base, action: str) -> None:
+        self._hints[id(obj)] = action
+
+    def record(self, entry: AuditEntry) -> None:
+        key = (entry.entity_type, entry.entity_id)
+        existing = self._entries.get(key)
+        if existing is None:
+            self._entries[key] = entry
+        else:
+            existing.merge(entry)
+
+    def pending(self) -> list[AuditEntry]:
+        return [e for e in self._entries.values() if not e.empty]
+
+    def write(self, session: Session) -> int:
+        """Insert every pending entry in one statement; returns how many were written."""
+        entries = self.pending()
+        if entries:
+            ctx = self.context
+            session.execute(
+                insert(AuditLog),
+                [
+                    {
+                        "tenant_id": e.tenant_id,
+                        "actor": ctx.actor,
+                        "action": e.action,
+                        "entity_type": e.entity_type,
+                        "entity_id": e.entity_id,
+                        "changes": e.changes,
+                        "change_reason": ctx.change_reason,
+                        "request_id": ctx.request_id,
+                    }
+                    for e in entries
+                ],
+            )
+        self._entries.clear()
+        return len(entries)
+
+    def discard(self) -> None:
+        self._entries.clear()
+        self._hints.clear()
+
+
+def _audited(objs: Iterable[object]) -> list[Base]:
+    return [o for o in objs if isinstance(o, Base) and o.__audit_entity__ is not None]
+
+
+def _entity_id(obj: Base) -> str:
+    ident = inspect(obj).mapper.primary_key_from_instance(obj)
+    return ",".join(str(v) for v in ident)
+
+
+def _column_diff(obj: Base, created: bool) -> dict[str, list[Any]]:
+    state = inspect(obj)
+    changes: dict[str, list[Any]] = {}
+    for attr in state.mapper.column_attrs:
+        if attr.key in AUDIT_IGNORED_FIELDS:
+            continue
+        hist = state.attrs[attr.key].history
+        if created:
+            value = hist.added[0] if hist.added else state.dict.get(attr.key)
+            if value is not None:
+                changes[attr.key] = [None, jsonable(value)]
+        elif hist.has_changes():
+            old = hist.deleted[0] if hist.deleted else None
+            new = hist.added[0] if hist.added else None
+            if old != new:
+                changes[attr.key] = [jsonable(old), jsonable(new)]
+    return changes
+
+
+def _snapshot(obj: Base) -> dict[str, list[Any]]:
+    state = inspect(obj)
+    return {
+        a.key: [jsonable(state.dict.get(a.key)), None]
+        for a in state.mapper.column_attrs
+        if a.key not in AUDIT_IGNORED_FIELDS
+    }
+
+
+class AuditedWithoutUnitOfWork(RuntimeError):
+    pass
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_actor(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    """Fill created_by / updated_by / change_reason on audited rows before they are written."""
+    touched = _audited(session.new) + _audited(session.dirty) + _audited(session.deleted)
+    if not touched:
+        return
+    buffer: AuditBuffer | None = session.info.get(AUDIT_KEY)
+    if buffer is None:
+        raise AuditedWithoutUnitOfWork("audited entities can only be written inside a UnitOfWork")
+    ctx = buffer.context
+    for obj in _audited(session.new):
+        obj.created_by = ctx.actor  # type: ignore[attr-defined]
+        obj.updated_by = ctx.actor  # type: ignore[attr-defined]
+        obj.change_reason = ctx.change_reason  # type: ignore[attr-defined]
+    for obj in _audited(session.dirty):
+        if session.is_modified(obj, include_collections=False):
+            obj.updated_by = ctx.actor  # type: ignore[attr-defined]
+            obj.change_reason = ctx.change_reason  # type: ignore[attr-defined]
+
+
+@event.listens_for(Session, "after_flush")
+def _collect_changes(session: Session, flush_context: UOWTransaction) -> None:
+    """Turn this flush's inserts, updates and deletes into audit entries (ids are known now)."""
+    buffer: AuditBuffer | None = session.info.get(AUDIT_KEY)
+    if buffer is None:
+        return
+    for obj in _audited(session.new):
+        buffer.record(_entry(obj, "create", _column_diff(obj, created=True)))
+    for obj in _audited(session.dirty):
+        diff = _column_diff(obj, created=False)
+        action = buffer._hints.get(id(obj), "update")
+        if diff or action != "update":
+            buffer.record(_entry(obj, action, diff))
+    for obj in _audited(session.deleted):
+        buffer.record(_entry(obj, "delete", _snapshot(obj)))
+
+
+def _entry(obj: Base, action: str, changes: dict[str, list[Any]]) -> AuditEntry:
+    # Only tenant-owned rows are audited under a tenant; reference data, tenants and keys are not.
+    tenant_id = obj.tenant_id if isinstance(obj, TenantMixin) else None
+    entity_type = obj.__audit_entity__
+    assert entity_type is not None
+    return AuditEntry(
+        action=action,
+        entity_type=entity_type,
+        entity_id=_entity_id(obj),
+        tenant_id=tenant_id,
+        changes=changes,
+    )
+
+
+class AuditRepository(Repository[AuditLog]):
+    model_type: ClassVar[type[Any]] = AuditLog
+    entity_name = "audit entry"

@@ -1,0 +1,220 @@
+"""Generic typed repository: queries, keyset pages and constraint errors as domain errors.
+
+Repositories add, flush and query. They never commit or roll back: the Unit of Work does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    SmallInteger,
+    func,
+    select,
+    tuple_,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.interfaces import ORMOption
+
+from backend.core.errors import (
+    CheckViolation,
+    Duplicate,
+    ForeignKeyViolation,
+    NotFound,
+    PreconditionFailed,
+    StillReferenced,
+)
+from backend.models.base import Base
+from backend.repositories.cursor import decode_cursor, encode_cursor
+
+ModelT = TypeVar("ModelT", bound=Base)
+
+Operation = Literal["insert", "update", "delete"]
+
+_INT_RANGES = {
+    SmallInteger: 2**15,
+    Integer: 2**31,
+    BigInteger: 2**63,
+}
+
+
+@dataclass(frozen=True)
+class Page(Generic[ModelT]):
+    items: list[ModelT]
+    next_cursor: str | None
+    total: int | None = None
+
+
+class Repository(Generic[ModelT]):
+    """CRUD and keyset listing for one model. Subclasses set `model_type` and add named queries."""
+
+    model_type: ClassVar[type[Any]]
+    entity_name: ClassVar[str] = "resource"
+    # Constraint name -> message for the domain error raised when it is violated.
+    constraint_messages: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- statements -------------------------------------------------------------------------
+
+    def scoped(self, stmt: Select[Any]) -> Select[Any]:
+        """Hook for repositories that restrict every statement (tenant scoping)."""
+        return stmt
+
+    def select(self) -> Select[tuple[ModelT]]:
+        return self.scoped(select(self.model_type))
+
+    def _pk(self) -> InstrumentedAttribute[Any]:
+        pk = self.model_type.__mapper__.primary_key
+        assert len(pk) == 1, "Repository supports single-column primary keys"
+        attr: InstrumentedAttribute[Any] = getattr(self.model_type, pk[0].key)
+        return attr
+
+    def _valid_ident(self, ident: Any) -> bool:
+        """Ids the column cannot hold (2**70, a non-UUID) name no row: not found, not a DB error."""
+        column = self.model_type.__mapper__.primary_key[0]
+        for sa_type, bound in _INT_RANGES.items():
+            if type(column.type) is sa_type:
+                return isinstance(ident, int) and -bound <= ident < bound
+        if column.type.python_type is uuid.UUID:
+            return isinstance(ident, uuid.UUID)
+        return True
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(
+        self, ident: Any, *, options: Sequence[ORMOption] = (), for_update: bool = False
+    ) -> ModelT | None:
+        """The row with this primary key, or None."""
+        if not self._valid_ident(ident):
+            return None
+        stmt = self.select().where(self._pk() == ident).options(*options)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).one_or_none()
+
+    def get_one(
+        self, ident: Any, *, options: Sequence[ORMOption] = (), for_update: bool = False
+    ) -> ModelT:
+        """The row with this primary key; raises `NotFound`."""
+        obj = self.get(ident, options=options, for_update=for_update)
+        if obj is None:
+            raise NotFound(self.entity_name, ident)
+        return obj
+
+    def list(
+        self,
+        *,
+        filters: Sequence[ColumnElement[bool]] = (),
+        order_by: Sequence[InstrumentedAttribute[Any]] = (),
+        cursor: str | None = None,
+        limit: int = 50,
+        include_total: bool = False,
+        options: Sequence[ORMOption] = (),
+    ) -> Page[ModelT]:
+        """One keyset page, ascending on `order_by` plus the primary key as the tiebreaker."""
+        pk = self._pk()
+        keys = [*order_by]
+        if not keys or keys[-1] is not pk:
+            keys.append(pk)
+        scope = f"{self.model_type.__tablename__}:{','.join(k.key for k in keys)}"
+
+        stmt = self.select().where(*filters)
+        total = self._count_stmt(stmt) if include_total else None
+        if cursor is not None:
+            types = [k.property.columns[0].type.python_type for k in keys]
+            after = decode_cursor(scope, cursor, types)
+            stmt = stmt.where(tuple_(*keys) > tuple_(*after))
+        stmt = stmt.order_by(*keys).limit(limit + 1).options(*options)
+        rows = list(self.session.scalars(stmt).unique())
+
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor(scope, [getattr(last, k.key) for k in keys])
+        return Page(items=rows, next_cursor=next_cursor, total=total)
+
+    def _count_stmt(self, stmt: Select[Any]) -> int:
+        count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())
+        return int(self.session.scalar(count_stmt) or 0)
+
+    def count(self, *filters: ColumnElement[bool]) -> int:
+        return self._count_stmt(self.select().where(*filters))
+
+    def exists(self, *filters: ColumnElement[bool]) -> bool:
+        stmt = select(self.select().where(*filters).exists())
+        return bool(self.session.scalar(stmt))
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def add(self, obj: ModelT) -> ModelT:
+        """Insert and flush, so constraint errors surface here as domain errors."""
+        self.session.add(obj)
+        with self.translate_errors("insert"):
+            self.session.flush()
+        return obj
+
+    def add_many(self, objs: Iterable[ModelT]) -> Sequence[ModelT]:
+        items = list(objs)
+        self.session.add_all(items)
+        with self.translate_errors("insert"):
+            self.session.flush()
+        return items
+
+    def update(self, obj: ModelT, values: Mapping[str, Any]) -> ModelT:
+        """Set attributes and flush; an UPDATE is issued only when a value really changed."""
+        for key, value in values.items():
+            setattr(obj, key, value)
+        with self.translate_errors("update"):
+            self.session.flush()
+        return obj
+
+    def delete(self, obj: ModelT) -> None:
+        self.session.delete(obj)
+        with self.translate_errors("delete"):
+            self.session.flush()
+
+    # -- errors -----------------------------------------------------------------------------
+
+    @contextmanager
+    def translate_errors(self, operation: Operation) -> Iterator[None]:
+        """IntegrityError by SQLSTATE and constraint name -> domain error, chained with `from`."""
+        try:
+            yield
+        except IntegrityError as exc:
+            raise self._domain_error(exc, operation) from exc
+        except StaleDataError as exc:
+            raise PreconditionFailed(
+                f"{self.entity_name} was changed by another request; reload and retry"
+            ) from exc
+
+    def _domain_error(self, exc: IntegrityError, operation: Operation) -> Exception:
+        orig = exc.orig
+        code = getattr(orig, "pgcode", None)
+        diag = getattr(orig, "diag", None)
+        constraint = getattr(diag, "constraint_name", None)
+        message = self.constraint_messages.get(constraint or "")
+        if code == "23505":
+            return Duplicate(message or f"{self.entity_name} already exists", constraint)
+        if code == "23503":
+            if operation == "delete":
+                return StillReferenced(
+                    message or f"{self.entity_name} is still referenced by other records",
+                    constraint,
+                )
+            return ForeignKeyViolation(message or "a referenced record does not exist", constraint)
+        if code in ("23514", "23502"):
+            return CheckViolation(message or f"{self.entity_name} breaks a rule", constraint)
+        return exc

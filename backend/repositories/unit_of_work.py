@@ -1,0 +1,154 @@
+"""The Unit of Work: one transaction, its repositories, its actor, and its audit trail."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Concatenate, ParamSpec, Self, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from backend.core.database import sqlstate
+from backend.core.principal import Principal
+from backend.models.base import Base
+from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
+from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
+
+log = logging.getLogger("oddsdesk.uow")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+MAX_ATTEMPTS = 3
+
+
+class UnitOfWork:
+    """`with uow:` begins; `uow.commit()` commits; leaving without commit rolls back.
+
+    A UnitOfWork may be entered again after it exits (each time a new session), which is
+    what `run()` uses to retry a whole unit of work after a serialization failure.
+    """
+
+    teams: TeamRepository
+    bookmakers: BookmakerRepository
+    matches: MatchRepository
+    audit_log: AuditRepository
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        principal: Principal,
+        *,
+        request_id: str | None = None,
+        change_reason: str | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self.principal = principal
+        self.request_id = request_id
+        self.change_reason = change_reason
+        self._session: Session | None = None
+        self._committed = False
+        self._on_commit: list[Callable[[], None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("UnitOfWork is already open")
+        session = self._session_factory()
+        self.audit = AuditBuffer(
+            AuditContext(
+                actor=self.principal.actor,
+                tenant_id=self.principal.tenant_id,
+                request_id=self.request_id,
+                change_reason=self.change_reason,
+            )
+        )
+        session.info[AUDIT_KEY] = self.audit
+        self._session = session
+        self._committed = False
+        self._on_commit = []
+        self._bind_repositories(session)
+        return self
+
+    def _bind_repositories(self, session: Session) -> None:
+        self.teams = TeamRepository(session)
+        self.bookmakers = BookmakerRepository(session)
+        self.matches = MatchRepository(session)
+        self.audit_log = AuditRepository(session)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if not self._committed:
+            self.audit.discard()
+        # close() detaches the loaded objects (their state stays readable, unlike after
+        # rollback(), which expires them) and then rolls back whatever was not committed.
+        session.close()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork is not open: use `with uow:`")
+        return self._session
+
+    def commit(self) -> None:
+        """Flush, write the audit rows of every change, commit, then run after-commit hooks."""
+        session = self.session
+        session.flush()
+        self.audit.write(session)
+        session.commit()
+        self._committed = True
+        callbacks, self._on_commit = self._on_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the data is committed; a failed hook must not undo the answer
+                log.exception("after-commit hook failed")
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self.audit.discard()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this unit of work has committed (never after a rollback)."""
+        self._on_commit.append(callback)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[SessionTransaction]:
+        """A nested transaction: an exception inside rolls back to here and propagates."""
+        with self.session.begin_nested() as nested:
+            yield nested
+
+    def mark(self, obj: Base, action: str) -> None:
+        """Name the audit action of this entity's change (kill, resume, settle, void)."""
+        self.audit.hint(obj, action)
+
+    # -- retries -----------------------------------------------------------------------------
+
+    def run(self, work: Callable[Concatenate[Self, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `work(uow, ...)` in a fresh transaction; retry the whole of it on 40001/40P01."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self:
+                    return work(self, *args, **kwargs)
+            except DBAPIError as exc:
+                if sqlstate(exc) not in RETRYABLE_SQLSTATES or attempt == MAX_ATTEMPTS:
+                    raise
+                log.info(
+                    "retrying unit of work", extra={"attempt": attempt, "sqlstate": sqlstate(exc)}
+                )
+                time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
+        raise AssertionError("unreachable")

@@ -1,0 +1,93 @@
+"""Use cases shared by every simple audited resource: create, read, list, patch, delete.
+
+Each function runs inside an open Unit of Work (`uow.run(fn, ...)` opens it) and commits
+before returning, so the caller answers only after the change is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.interfaces import ORMOption
+
+from backend.core.versioning import ExpectedVersion
+from backend.models.base import Base
+from backend.repositories.base import Page, Repository
+from backend.repositories.unit_of_work import UnitOfWork
+
+T = TypeVar("T", bound=Base)
+Selector = Callable[[UnitOfWork], Repository[T]]
+
+
+def create(uow: UnitOfWork, repo: Selector[T], obj: T, options: Sequence[ORMOption] = ()) -> T:
+    created = repo(uow).add(obj)
+    if options:
+        created = repo(uow).get_one(_ident(created), options=options)
+    uow.commit()
+    return created
+
+
+def get(uow: UnitOfWork, repo: Selector[T], ident: Any, options: Sequence[ORMOption] = ()) -> T:
+    return repo(uow).get_one(ident, options=options)
+
+
+def list_page(
+    uow: UnitOfWork,
+    repo: Selector[T],
+    *,
+    filters: Sequence[ColumnElement[bool]],
+    order_by: Sequence[InstrumentedAttribute[Any]],
+    cursor: str | None,
+    limit: int,
+    include_total: bool,
+    options: Sequence[ORMOption] = (),
+) -> Page[T]:
+    return repo(uow).list(
+        filters=filters,
+        order_by=order_by,
+        cursor=cursor,
+        limit=limit,
+        include_total=include_total,
+        options=options,
+    )
+
+
+def update(
+    uow: UnitOfWork,
+    repo: Selector[T],
+    ident: Any,
+    changes: Mapping[str, Any],
+    expected: ExpectedVersion,
+    options: Sequence[ORMOption] = (),
+    guard: Callable[[T], None] | None = None,
+) -> T:
+    """404 first, then the If-Match check against the row read in this transaction."""
+    obj = repo(uow).get_one(ident, options=options)
+    expected.check(obj.version)  # type: ignore[attr-defined]
+    if guard is not None:
+        guard(obj)
+    repo(uow).update(obj, changes)
+    uow.commit()
+    return obj
+
+
+def delete(
+    uow: UnitOfWork,
+    repo: Selector[T],
+    ident: Any,
+    expected: ExpectedVersion,
+    guard: Callable[[T], None] | None = None,
+) -> None:
+    obj = repo(uow).get_one(ident)
+    expected.check(obj.version)  # type: ignore[attr-defined]
+    if guard is not None:
+        guard(obj)
+    repo(uow).delete(obj)
+    uow.commit()
+
+
+def _ident(obj: Base) -> Any:
+    return obj.__mapper__.primary_key_from_instance(obj)[0]
