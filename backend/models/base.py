@@ -37,7 +37,11 @@ class TimestampMixin:
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+        DateTime(timezone=True),
+        server_default=func.now(),
+        # statement time, not transaction start: a second change in one transaction still moves it
+        onupdate=func.statement_timestamp(),
+        nullable=False,
     )
 
 

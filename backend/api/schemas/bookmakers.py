@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import StrictBool
 
-from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel
+from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel, UtcDatetime
 
 
 class BookmakerCreate(InputModel):
@@ -23,6 +21,6 @@ class BookmakerRead(OutputModel):
     id: int
     name: str
     is_sharp: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     version: int

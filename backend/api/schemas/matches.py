@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, model_validator
 
-from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel, RefId, Timestamp
+from backend.api.schemas.common import (
+    InputModel,
+    Name,
+    OutputModel,
+    PatchModel,
+    RefId,
+    Timestamp,
+    UtcDatetime,
+)
 from backend.api.schemas.teams import TeamRef
 
 MatchStatus = Literal["scheduled", "finished", "cancelled"]
@@ -53,10 +60,10 @@ class MatchRead(OutputModel):
     season: str
     home_team: TeamRef
     away_team: TeamRef
-    kickoff_at: datetime
+    kickoff_at: UtcDatetime
     status: MatchStatus
     home_score: int | None
     away_score: int | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     version: int

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime
-
-from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel, ShortText
+from backend.api.schemas.common import (
+    InputModel,
+    Name,
+    OutputModel,
+    PatchModel,
+    ShortText,
+    UtcDatetime,
+)
 
 
 class TeamCreate(InputModel):
@@ -24,8 +29,8 @@ class TeamRead(OutputModel):
     name: str
     country: str | None
     league: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     created_by: str | None
     updated_by: str | None
     version: int

@@ -1,0 +1,40 @@
+# The two commands: `make run` and `make test`. Everything else is a helper for them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint format check-migrations bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Serve the API on 127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL / DB_* is set)
+run: install
+	$(BIN)/python -m backend.scripts.serve
+
+## The whole suite in a fresh database (TEST_DATABASE_URL, else 127.0.0.1:5432, else embedded)
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## ruff (lint + format check) and mypy --strict on backend/
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy backend
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Migrations: upgrade/downgrade/upgrade round trip and models == migrations (no autogenerate diff)
+check-migrations: install
+	$(BIN)/python -m pytest -q tests/integration/test_migrations.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

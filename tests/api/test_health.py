@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from backend.repositories.reference import TeamRepository
+from tests.helpers import assert_problem, make_team
+
+POOL_FIELDS = {
+    "size",
+    "checked_in",
+    "checked_out",
+    "overflow",
+    "max_overflow",
+    "timeout_s",
+    "recycle_s",
+}
+
+
+def test_live_needs_nothing(client: TestClient) -> None:
+    response = client.get("/health/live")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_ready_reports_database_and_pool(client: TestClient) -> None:
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["database"]["ok"] is True
+    assert body["database"]["latency_ms"] >= 0
+    assert set(body["pool"]) == POOL_FIELDS
+
+
+def test_admin_pool_matches_ready_shape(client: TestClient, admin_headers: dict[str, str]) -> None:
+    assert_problem(client.get("/v1/admin/pool"), 401)
+    response = client.get("/v1/admin/pool", headers=admin_headers)
+    assert response.status_code == 200 and set(response.json()) == POOL_FIELDS
+
+
+def test_connection_killed_mid_request_is_503_then_recovers(
+    client: TestClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team = make_team(client, admin_headers)
+    original = TeamRepository.get
+
+    def killed_then_get(self: TeamRepository, ident: object, **kw: object) -> object:
+        self.session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return original(self, ident, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TeamRepository, "get", killed_then_get)
+    response = client.get(f"/v1/teams/{team['id']}", headers=admin_headers)
+    body = assert_problem(response, 503, "database-unavailable")
+    assert response.headers["retry-after"].isdigit()
+    assert "terminat" not in body["detail"]
+    monkeypatch.setattr(TeamRepository, "get", original)
+    assert client.get(f"/v1/teams/{team['id']}", headers=admin_headers).status_code == 200

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.core.database import Database
+from tests.helpers import assert_problem, count_statements, make_match, make_team, unique
+
+
+def _body(home: int, away: int, **kw: Any) -> dict[str, Any]:
+    return {
+        "league": "Premier League",
+        "season": "2024-25",
+        "home_team_id": home,
+        "away_team_id": away,
+        "kickoff_at": "2030-08-16T19:00:00+01:00",
+        **kw,
+    }
+
+
+def test_create_embeds_both_teams_and_normalises_kickoff_to_utc(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    home, away = make_team(client, admin_headers), make_team(client, admin_headers)
+    response = client.post("/v1/matches", json=_body(home["id"], away["id"]), headers=admin_headers)
+    assert response.status_code == 201, response.text
+    match = response.json()
+    assert response.headers["location"] == f"/v1/matches/{match['id']}"
+    assert match["home_team"] == {"id": home["id"], "name": home["name"]}
+    assert match["away_team"] == {"id": away["id"], "name": away["name"]}
+    assert match["kickoff_at"] == "2030-08-16T18:00:00Z"
+    assert (match["status"], match["home_score"], match["away_score"]) == ("scheduled", None, None)
+    assert client.get(f"/v1/matches/{match['id']}", headers=admin_headers).json() == match
+
+
+@pytest.mark.parametrize("season", ["2024-26", "2024", "24-25", "2024/25", "1999-01", "abcd-ef"])
+def test_season_must_be_consecutive_years(
+    client: TestClient, admin_headers: dict[str, str], season: str
+) -> None:
+    home, away = make_team(client, admin_headers), make_team(client, admin_headers)
+    response = client.post(
+        "/v1/matches", json=_body(home["id"], away["id"], season=season), headers=admin_headers
+    )
+    assert_problem(response, 422)
+
+
+def test_century_season_is_valid(client: TestClient, admin_headers: dict[str, str]) -> None:
+    match = make_match(client, admin_headers, season="1999-00")
+    assert match["season"] == "1999-00"
+
+
+def test_rules_on_teams_kickoff_and_uniqueness(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    home, away = make_team(client, admin_headers), make_team(client, admin_headers)
+    assert_problem(
+        client.post("/v1/matches", json=_body(home["id"], home["id"]), headers=admin_headers), 422
+    )
+    assert_problem(
+        client.post("/v1/matches", json=_body(home["id"], 99999999), headers=admin_headers), 422
+    )
+    naive = _body(home["id"], away["id"], kickoff_at="2030-08-16T19:00:00")
+    assert_problem(client.post("/v1/matches", json=naive, headers=admin_headers), 422)
+    epoch = _body(home["id"], away["id"], kickoff_at=1900000000)
+    assert_problem(client.post("/v1/matches", json=epoch, headers=admin_headers), 422)
+    assert (
+        client.post(
+            "/v1/matches", json=_body(home["id"], away["id"]), headers=admin_headers
+        ).status_code
+        == 201
+    )
+    assert_problem(
+        client.post("/v1/matches", json=_body(home["id"], away["id"]), headers=admin_headers),
+        409,
+        "duplicate",
+    )
+    past = _body(home["id"], away["id"], kickoff_at="2001-01-01T15:00:00Z")
+    assert client.post("/v1/matches", json=past, headers=admin_headers).status_code == 201
+
+
+def test_filters_team_and_kickoff_window(client: TestClient, admin_headers: dict[str, str]) -> None:
+    league = unique("Cup")
+    team = make_team(client, admin_headers)
+    times = ["2031-01-01T12:00:00Z", "2031-01-02T12:00:00Z", "2031-01-03T12:00:00Z"]
+    ids = [
+        make_match(
+            client,
+            admin_headers,
+            league=league,
+            kickoff_at=t,
+            **({"home_team_id": team["id"]} if i % 2 == 0 else {"away_team_id": team["id"]}),
+        )["id"]
+        for i, t in enumerate(times)
+    ]
+    make_match(client, admin_headers, league=league, kickoff_at="2031-01-02T13:00:00Z")
+
+    def listed(**params: Any) -> list[int]:
+        response = client.get(
+            "/v1/matches", params={"league": league, **params}, headers=admin_headers
+        )
+        assert response.status_code == 200, response.text
+        return [m["id"] for m in response.json()["items"]]
+
+    assert listed(team_id=team["id"]) == ids
+    assert listed(team_id=team["id"], kickoff_from=times[1], kickoff_to=times[2]) == [ids[1]]
+    assert listed(team_id=99999999999) == []
+    assert listed(status="finished") == []
+    assert_problem(client.get("/v1/matches", params={"status": "live"}, headers=admin_headers), 422)
+
+
+@pytest.mark.parametrize("limit", [1, 500])
+def test_list_query_count_is_constant_in_page_size(
+    client: TestClient, admin_headers: dict[str, str], db: Database, limit: int
+) -> None:
+    for _ in range(3):
+        make_match(client, admin_headers)
+    with count_statements(db.engine) as statements:
+        response = client.get("/v1/matches", params={"limit": limit}, headers=admin_headers)
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == min(limit, len(response.json()["items"]))
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1, selects
+
+
+def test_reschedule_only_while_scheduled_and_delete(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    match = make_match(client, admin_headers)
+    url = f"/v1/matches/{match['id']}"
+    moved = client.patch(
+        url,
+        json={"kickoff_at": "2032-01-01T20:00:00Z"},
+        headers={**admin_headers, "If-Match": '"1"'},
+    )
+    assert moved.status_code == 200
+    assert moved.json()["kickoff_at"] == "2032-01-01T20:00:00Z" and moved.json()["version"] == 2
+    assert_problem(
+        client.patch(
+            url, json={"status": "finished"}, headers={**admin_headers, "If-Match": '"2"'}
+        ),
+        422,
+    )
+    assert client.delete(url, headers={**admin_headers, "If-Match": '"2"'}).status_code == 204

@@ -1,0 +1,85 @@
+"""Data builders with unique suffixes, and small assertion helpers shared by the tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event, text
+
+PROBLEM = "application/problem+json"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix} {uuid.uuid4().hex[:10]}"
+
+
+def count_rows(engine: Engine, sql: str, **params: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql), params).scalar_one())
+
+
+def assert_problem(response: Any, status: int, slug: str | None = None) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status (and type slug)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert set(body) >= {"type", "title", "status", "detail", "instance"}
+    assert body["type"].startswith("https://oddsdesk.dev/problems/")
+    if slug is not None:
+        assert body["type"].endswith("/" + slug), body["type"]
+    for forbidden in ("Traceback", "psycopg2", "SELECT ", "INSERT ", "sqlalchemy"):
+        assert forbidden not in response.text
+    return body
+
+
+def make_team(client: TestClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    body = {"name": unique("Team"), **fields}
+    response = client.post("/v1/teams", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def make_bookmaker(client: TestClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    body = {"name": unique("Book"), **fields}
+    response = client.post("/v1/bookmakers", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def make_match(client: TestClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    if "home_team_id" not in fields:
+        fields["home_team_id"] = make_team(client, headers)["id"]
+    if "away_team_id" not in fields:
+        fields["away_team_id"] = make_team(client, headers)["id"]
+    body = {
+        "league": "Premier League",
+        "season": "2024-25",
+        "kickoff_at": "2030-08-16T19:00:00Z",
+        **fields,
+    }
+    response = client.post("/v1/matches", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@contextmanager
+def count_statements(engine: Engine) -> Iterator[list[str]]:
+    """Collect every SQL statement the engine runs inside the block."""
+    statements: list[str] = []
+
+    def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", _record)

@@ -1,0 +1,118 @@
+"""Repository[T] against real PostgreSQL, inside a rolled-back outer transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from backend.core.errors import (
+    CheckViolation,
+    Duplicate,
+    ForeignKeyViolation,
+    NotFound,
+    StillReferenced,
+)
+from backend.models import Match, Team
+from backend.repositories.cursor import InvalidCursor
+from backend.repositories.unit_of_work import UnitOfWork
+from tests.helpers import unique
+
+
+def _match(home: Team, away: Team, **kw: object) -> Match:
+    return Match(
+        league="L",
+        season="2024-25",
+        home_team_id=home.id,
+        away_team_id=away.id,
+        kickoff_at=kw.pop("kickoff_at", datetime(2030, 1, 1, tzinfo=UTC)),
+        **kw,
+    )
+
+
+def test_get_returns_none_and_get_one_raises(uow: UnitOfWork) -> None:
+    with uow:
+        assert uow.teams.get(2_000_000_000) is None
+        assert uow.teams.get(2**70) is None  # larger than the column: simply no row
+        with pytest.raises(NotFound):
+            uow.teams.get_one(-1)
+
+
+def test_keyset_pages_cover_every_row_once_with_a_stable_total(uow: UnitOfWork) -> None:
+    tag = unique("page")
+    with uow:
+        uow.teams.add_many([Team(name=f"{tag} {i:02d}", league=tag) for i in range(7)])
+        seen, cursor, totals = [], None, set()
+        while True:
+            page = uow.teams.list(
+                filters=[Team.league == tag],
+                order_by=[Team.name],
+                cursor=cursor,
+                limit=3,
+                include_total=True,
+            )
+            seen += [t.name for t in page.items]
+            totals.add(page.total)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == sorted(seen) and len(seen) == 7 == len(set(seen))
+        assert totals == {7}
+        assert uow.teams.count(Team.league == tag) == 7
+        assert uow.teams.exists(Team.league == tag)
+        assert not uow.teams.exists(Team.league == tag + "x")
+
+
+def test_cursor_from_another_ordering_is_refused(uow: UnitOfWork) -> None:
+    with uow:
+        uow.teams.add_many([Team(name=unique("c")) for _ in range(2)])
+        page = uow.teams.list(order_by=[Team.name], limit=1)
+        assert page.next_cursor is not None
+        with pytest.raises(InvalidCursor):
+            uow.matches.list(order_by=[Match.kickoff_at], cursor=page.next_cursor)
+
+
+def test_duplicate_name_is_a_domain_error_chained_to_the_integrity_error(uow: UnitOfWork) -> None:
+    name = unique("Dup")
+    with uow:
+        uow.teams.add(Team(name=name))
+        with uow.savepoint(), pytest.raises(Duplicate) as info:
+            uow.teams.add(Team(name=name.upper()))
+        assert info.value.constraint == "uq_teams_lower_name"
+        assert isinstance(info.value.__cause__, IntegrityError)
+
+
+def test_foreign_key_check_and_still_referenced(uow: UnitOfWork) -> None:
+    with uow:
+        home, away = uow.teams.add_many([Team(name=unique("H")), Team(name=unique("A"))])
+        with uow.savepoint(), pytest.raises(ForeignKeyViolation) as fk:
+            uow.matches.add(
+                Match(
+                    league="L",
+                    season="2024-25",
+                    home_team_id=home.id,
+                    away_team_id=2_000_000_000,
+                    kickoff_at=datetime(2030, 1, 1, tzinfo=UTC),
+                )
+            )
+        assert fk.value.constraint == "fk_matches_away_team_id_teams"
+        with uow.savepoint(), pytest.raises(CheckViolation):
+            uow.matches.add(_match(home, home))
+        uow.matches.add(_match(home, away))
+        with uow.savepoint(), pytest.raises(StillReferenced):
+            uow.teams.delete(home)
+
+
+def test_version_and_updated_at_move_only_on_a_real_change(uow: UnitOfWork) -> None:
+    with uow:
+        team = uow.teams.add(Team(name=unique("V"), league="A"))
+        created_version, created_updated = team.version, team.updated_at
+        uow.teams.update(team, {"league": "A"})  # same value: no UPDATE at all
+        assert (team.version, team.updated_at) == (created_version, created_updated)
+        uow.commit()
+    with uow:
+        team = uow.teams.get_one(team.id)
+        uow.teams.update(team, {"league": "B"})
+        assert team.version == created_version + 1
+        assert team.updated_at > created_updated

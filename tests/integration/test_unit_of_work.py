@@ -1,0 +1,143 @@
+"""The Unit of Work: commit, rollback, audit rows, savepoints, retries."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from backend.models import AuditLog, Team
+from backend.repositories.unit_of_work import UnitOfWork
+from tests.helpers import unique
+
+
+def _audit_rows(connection: Connection, entity_id: object) -> list[tuple[str, dict[str, object]]]:
+    rows = connection.execute(
+        select(AuditLog.action, AuditLog.changes).where(
+            AuditLog.entity_type == "team", AuditLog.entity_id == str(entity_id)
+        )
+    )
+    return [(r.action, r.changes) for r in rows]
+
+
+def test_rolled_back_unit_leaves_no_row_and_no_audit(
+    uow: UnitOfWork, connection: Connection
+) -> None:
+    name = unique("Rollback")
+    with uow:
+        team = uow.teams.add(Team(name=name))
+        team_id = team.id
+        # leaving without commit() rolls back
+    assert connection.scalar(select(func.count()).where(Team.name == name)) == 0
+    assert _audit_rows(connection, team_id) == []
+
+
+def test_committed_change_has_exactly_one_audit_row_even_across_flushes(
+    uow: UnitOfWork, connection: Connection
+) -> None:
+    with uow:
+        team = uow.teams.add(Team(name=unique("Audit")))
+        uow.teams.update(team, {"league": "EPL"})  # second flush of the same entity
+        uow.commit()
+    rows = _audit_rows(connection, team.id)
+    assert len(rows) == 1
+    action, changes = rows[0]
+    assert action == "create"
+    assert changes["league"] == [None, "EPL"]
+    assert team.created_by == "admin" == team.updated_by
+
+
+def test_audit_row_carries_actor_request_id_and_reason(
+    session_factory: object, connection: Connection
+) -> None:
+    from backend.core.principal import system
+
+    uow = UnitOfWork(
+        session_factory,
+        system("importer"),
+        request_id="req-42",  # type: ignore[arg-type]
+        change_reason="season import",
+    )
+    with uow:
+        team = uow.teams.add(Team(name=unique("Ctx")))
+        uow.commit()
+    row = connection.execute(
+        select(
+            AuditLog.actor, AuditLog.request_id, AuditLog.change_reason, AuditLog.tenant_id
+        ).where(AuditLog.entity_id == str(team.id), AuditLog.entity_type == "team")
+    ).one()
+    assert tuple(row) == ("importer", "req-42", "season import", None)
+    assert team.change_reason == "season import"
+
+
+def test_savepoint_rolls_back_only_its_part(uow: UnitOfWork, connection: Connection) -> None:
+    kept, dropped = unique("Kept"), unique("Dropped")
+    with uow:
+        uow.teams.add(Team(name=kept))
+        with pytest.raises(RuntimeError), uow.savepoint():
+            uow.teams.add(Team(name=dropped))
+            raise RuntimeError("undo this part")
+        uow.commit()
+    names = set(connection.scalars(select(Team.name).where(Team.name.in_([kept, dropped]))))
+    assert names == {kept}
+
+
+def test_after_commit_hooks_run_only_after_commit(uow: UnitOfWork) -> None:
+    ran: list[str] = []
+    with uow:
+        uow.on_commit(lambda: ran.append("rolled back"))
+    assert ran == []
+    with uow:
+        uow.on_commit(lambda: ran.append("committed"))
+        assert ran == []
+        uow.commit()
+    assert ran == ["committed"]
+
+
+def test_serialization_failures_retry_the_whole_unit(
+    uow: UnitOfWork, connection: Connection
+) -> None:
+    attempts: list[int] = []
+    name = unique("Retry")
+
+    def work(u: UnitOfWork) -> int:
+        attempts.append(1)
+        u.teams.add(Team(name=name))
+        if len(attempts) < 3:
+            u.session.execute(
+                text("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
+            )
+        u.commit()
+        return len(attempts)
+
+    assert uow.run(work) == 3
+    assert connection.scalar(select(func.count()).where(Team.name == name)) == 1
+
+
+def test_retries_are_bounded_and_other_errors_are_not_retried(uow: UnitOfWork) -> None:
+    calls: list[str] = []
+
+    def always_deadlocks(u: UnitOfWork) -> None:
+        calls.append("x")
+        u.session.execute(text("DO $$ BEGIN RAISE EXCEPTION 'dl' USING ERRCODE = '40P01'; END $$"))
+
+    with pytest.raises(DBAPIError):
+        uow.run(always_deadlocks)
+    assert len(calls) == 3
+
+    def fails_otherwise(u: UnitOfWork) -> None:
+        calls.append("y")
+        u.session.execute(text("SELECT 1/0"))
+
+    with pytest.raises(DBAPIError):
+        uow.run(fails_otherwise)
+    assert calls.count("y") == 1
+
+
+def test_audited_writes_outside_a_unit_of_work_are_refused(session_factory: object) -> None:
+    from backend.repositories.audit import AuditedWithoutUnitOfWork
+
+    with session_factory() as session:  # type: ignore[operator]
+        session.add(Team(name=unique("Sneaky")))
+        with pytest.raises(AuditedWithoutUnitOfWork):
+            session.flush()
