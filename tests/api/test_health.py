@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from backend.core.config import Settings
+from backend.core.database import create_database
 from backend.repositories.reference import TeamRepository
 from tests.helpers import assert_problem, make_team
 
@@ -55,3 +59,29 @@ def test_connection_killed_mid_request_is_503_then_recovers(
     assert "terminat" not in body["detail"]
     monkeypatch.setattr(TeamRepository, "get", original)
     assert client.get(f"/v1/teams/{team['id']}", headers=admin_headers).status_code == 200
+
+
+def test_pool_exhausted_is_503_after_the_pool_timeout_then_recovers(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    from backend.api.app import create_app
+
+    tiny = create_database(
+        settings.model_copy(
+            update={"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout": 0.5}
+        )
+    )
+    try:
+        with TestClient(create_app(settings, tiny), raise_server_exceptions=False) as client:
+            held = tiny.engine.connect()  # the only connection, taken
+            started = time.monotonic()
+            response = client.get("/v1/teams", headers=admin_headers)
+            elapsed = time.monotonic() - started
+            body = assert_problem(response, 503, "database-unavailable")
+            assert "busy" in body["detail"]
+            assert response.headers["retry-after"] == "1"
+            assert elapsed < 0.5 + 1.0
+            held.close()
+            assert client.get("/v1/teams", headers=admin_headers).status_code == 200
+    finally:
+        tiny.dispose()
