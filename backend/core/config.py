@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     db_slow_query_ms: PositiveMs = 500
     db_echo: bool = False
     db_application_name: str = Field(default="oddsdesk", min_length=1, max_length=63)
+    # The role the app runs as (set when each connection opens): row-level security applies
+    # to it. Created by the migrations. Empty: run as the login user (not recommended).
+    db_app_role: str = Field(default="oddsdesk_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$|^$")
 
     # Required to serve the API (checked at app start-up); migrations and scripts run without it.
     admin_api_key: SecretStr | None = None

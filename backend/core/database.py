@@ -55,6 +55,8 @@ def connect_args(settings: Settings) -> dict[str, Any]:
         f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"
         " -c timezone=UTC"
     )
+    if settings.db_app_role:
+        options += f" -c role={settings.db_app_role}"
     return {
         "connect_timeout": settings.db_connect_timeout,
         "application_name": settings.db_application_name,

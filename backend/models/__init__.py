@@ -3,5 +3,18 @@
 from backend.models.audit import AuditLog
 from backend.models.base import Base
 from backend.models.reference import Bookmaker, Match, Team
+from backend.models.tenancy import ApiKey, Tenant
+from backend.models.trading import Bet, IdempotencyKey, Strategy
 
-__all__ = ["AuditLog", "Base", "Bookmaker", "Match", "Team"]
+__all__ = [
+    "ApiKey",
+    "AuditLog",
+    "Base",
+    "Bet",
+    "Bookmaker",
+    "IdempotencyKey",
+    "Match",
+    "Strategy",
+    "Team",
+    "Tenant",
+]

@@ -59,7 +59,10 @@ class TenantMixin:
     @declared_attr
     def tenant_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(
-            Uuid, ForeignKey("tenants.id", ondelete="RESTRICT"), nullable=False, index=True
+            # Not indexed alone: every tenant table has composite indexes led by tenant_id.
+            Uuid,
+            ForeignKey("tenants.id", ondelete="RESTRICT"),
+            nullable=False,
         )
 
 

@@ -218,3 +218,31 @@ class Repository(Generic[ModelT]):
         if code in ("23514", "23502"):
             return CheckViolation(message or f"{self.entity_name} breaks a rule", constraint)
         return exc
+
+
+class TenantRepository(Repository[ModelT]):
+    """A repository bound to one tenant: every statement it builds carries the tenant filter,
+    and every row it inserts gets the tenant. Row-level security backs this up underneath."""
+
+    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
+        super().__init__(session)
+        self.tenant_id = tenant_id
+
+    @property
+    def owned(self) -> ColumnElement[bool]:
+        """The tenant criterion, for bulk statements (UPDATE/DELETE) the repository issues."""
+        criterion: ColumnElement[bool] = self.model_type.tenant_id == self.tenant_id
+        return criterion
+
+    def scoped(self, stmt: Select[Any]) -> Select[Any]:
+        return stmt.where(self.owned)
+
+    def add(self, obj: ModelT) -> ModelT:
+        obj.tenant_id = self.tenant_id  # type: ignore[attr-defined]
+        return super().add(obj)
+
+    def add_many(self, objs: Iterable[ModelT]) -> Sequence[ModelT]:
+        items = list(objs)
+        for obj in items:
+            obj.tenant_id = self.tenant_id  # type: ignore[attr-defined]
+        return super().add_many(items)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Concatenate, ParamSpec, Self, TypeVar
 
+from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
@@ -18,14 +19,36 @@ from backend.core.principal import Principal
 from backend.models.base import Base
 from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
+from backend.repositories.tenancy import ApiKeyRepository, TenantRecordRepository
+from backend.repositories.trading import BetRepository, IdempotencyRepository, StrategyRepository
 
 log = logging.getLogger("oddsdesk.uow")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 MAX_ATTEMPTS = 3
+
+RLS_CONTEXT_KEY = "oddsdesk.rls"
+_SET_RLS_CONTEXT = (
+    "SELECT set_config('app.tenant_id', %(tenant)s, true), "
+    "set_config('app.bypass_rls', %(bypass)s, true)"
+)
+
+
+@event.listens_for(Session, "after_begin")
+def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
+    """Every transaction of a unit of work starts by telling PostgreSQL whose rows it may see
+    (SET LOCAL semantics: it ends with the transaction, so pooled connections carry nothing)."""
+    context = session.info.get(RLS_CONTEXT_KEY)
+    if context is not None:
+        conn.exec_driver_sql(_SET_RLS_CONTEXT, context)
+
+
+class NotATenant(RuntimeError):
+    """Tenant-scoped repositories exist only in a tenant principal's unit of work."""
 
 
 class UnitOfWork:
@@ -39,6 +62,8 @@ class UnitOfWork:
     bookmakers: BookmakerRepository
     matches: MatchRepository
     audit_log: AuditRepository
+    tenants: TenantRecordRepository
+    api_keys: ApiKeyRepository
 
     def __init__(
         self,
@@ -53,6 +78,9 @@ class UnitOfWork:
         self.request_id = request_id
         self.change_reason = change_reason
         self._session: Session | None = None
+        self._strategies: StrategyRepository | None = None
+        self._bets: BetRepository | None = None
+        self._idempotency: IdempotencyRepository | None = None
         self._committed = False
         self._on_commit: list[Callable[[], None]] = []
 
@@ -71,6 +99,12 @@ class UnitOfWork:
             )
         )
         session.info[AUDIT_KEY] = self.audit
+        tenant = self.principal.tenant_id
+        session.info[RLS_CONTEXT_KEY] = {
+            "tenant": str(tenant) if tenant else "",
+            # Admin and system units work across tenants (settlement, purges); tenant units never.
+            "bypass": "off" if tenant else "on",
+        }
         self._session = session
         self._committed = False
         self._on_commit = []
@@ -82,6 +116,30 @@ class UnitOfWork:
         self.bookmakers = BookmakerRepository(session)
         self.matches = MatchRepository(session)
         self.audit_log = AuditRepository(session)
+        self.tenants = TenantRecordRepository(session)
+        self.api_keys = ApiKeyRepository(session)
+        tenant = self.principal.tenant_id
+        if tenant is not None:
+            self._strategies = StrategyRepository(session, tenant)
+            self._bets = BetRepository(session, tenant)
+            self._idempotency = IdempotencyRepository(session, tenant)
+
+    def _require_tenant(self, repo: R | None) -> R:
+        if repo is None:
+            raise NotATenant(f"{self.principal.actor} is not a tenant")
+        return repo
+
+    @property
+    def strategies(self) -> StrategyRepository:
+        return self._require_tenant(self._strategies)
+
+    @property
+    def bets(self) -> BetRepository:
+        return self._require_tenant(self._bets)
+
+    @property
+    def idempotency(self) -> IdempotencyRepository:
+        return self._require_tenant(self._idempotency)
 
     def __exit__(
         self,

@@ -4,7 +4,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from backend.core.config import Settings
 from backend.core.database import create_database
@@ -43,13 +43,19 @@ def test_admin_pool_matches_ready_shape(client: TestClient, admin_headers: dict[
 
 
 def test_connection_killed_mid_request_is_503_then_recovers(
-    client: TestClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    admin_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    raw_engine: Engine,
 ) -> None:
     team = make_team(client, admin_headers)
     original = TeamRepository.get
 
     def killed_then_get(self: TeamRepository, ident: object, **kw: object) -> object:
-        self.session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        # The request's transaction has begun; its server process is killed from outside.
+        pid = self.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with raw_engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         return original(self, ident, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(TeamRepository, "get", killed_then_get)
