@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from backend.api.auth import KeyResolver, NoTenantKeys
+from backend.api.auth import KeyResolver
 from backend.api.middleware import RequestContextMiddleware
 from backend.api.problems import install_problem_handlers
-from backend.api.routes import bookmakers, health, matches, teams
+from backend.api.routes import admin, audit, bets, bookmakers, health, matches, strategies, teams
 from backend.core.config import Settings, get_settings
 from backend.core.database import Database, create_database
 from backend.core.logging import configure_logging
+from backend.services.auth import DatabaseKeyResolver
 
 DESCRIPTION = """
 Backend of a sports-betting desk: bookmaker odds, strategies with their own bankrolls,
@@ -46,10 +47,10 @@ def create_app(
     app.state.settings = settings
     app.state.db = database
     app.state.admin_key = admin_key
-    app.state.key_resolver = key_resolver or NoTenantKeys()
+    app.state.key_resolver = key_resolver or DatabaseKeyResolver(database.engine)
 
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, teams, bookmakers, matches):
+    for module in (health, teams, bookmakers, matches, admin, strategies, bets, audit):
         app.include_router(module.router)
     return app

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.api.problems import ApiProblem
+from backend.core.errors import TenantInactive
 from backend.core.logging import tenant_id_var
 from backend.core.principal import ADMIN, Principal
 
@@ -35,17 +36,6 @@ class KeyResolver(Protocol):
     """Turns a presented tenant key into its principal (None when unknown or revoked)."""
 
     def resolve(self, secret: str) -> Principal | None: ...
-
-
-class TenantInactive(Exception):
-    pass
-
-
-class NoTenantKeys:
-    """Resolver used until tenant keys exist: only the admin key authenticates."""
-
-    def resolve(self, secret: str) -> Principal | None:
-        return None
 
 
 def _bearer_token(request: Request) -> str | None:

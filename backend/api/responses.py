@@ -13,6 +13,8 @@ from backend.core.versioning import etag
 from backend.repositories.base import Page
 
 JSON = "application/json"
+# Tenant data must never sit in a shared cache.
+PRIVATE = {"Cache-Control": "no-store"}
 
 
 def json_response(

@@ -71,9 +71,19 @@ class InvalidInput(DomainError):
     code = "validation-error"
     title = "Invalid request"
 
-    def __init__(self, detail: str, loc: Sequence[str | int] = ("body",)) -> None:
+    def __init__(
+        self,
+        detail: str,
+        loc: Sequence[str | int] = ("body",),
+        code: str | None = None,
+        title: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.loc = list(loc)
+        if code:
+            self.code = code
+        if title:
+            self.title = title
 
 
 class Conflict(DomainError):
@@ -96,6 +106,10 @@ class PreconditionRequired(DomainError):
 class PreconditionFailed(DomainError):
     code = "precondition-failed"
     title = "Precondition failed"
+
+
+class TenantInactive(Exception):
+    """The key is valid but its tenant is deactivated (answered as 403 tenant-inactive)."""
 
 
 class DatabaseUnavailable(Exception):

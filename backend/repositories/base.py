@@ -94,21 +94,34 @@ class Repository(Generic[ModelT]):
     # -- reads ------------------------------------------------------------------------------
 
     def get(
-        self, ident: Any, *, options: Sequence[ORMOption] = (), for_update: bool = False
+        self,
+        ident: Any,
+        *,
+        options: Sequence[ORMOption] = (),
+        for_update: bool = False,
+        refresh: bool = False,
     ) -> ModelT | None:
-        """The row with this primary key, or None."""
+        """The row with this primary key, or None. `refresh` re-reads an already loaded row
+        (after a set-based UPDATE changed it behind the identity map)."""
         if not self._valid_ident(ident):
             return None
         stmt = self.select().where(self._pk() == ident).options(*options)
         if for_update:
             stmt = stmt.with_for_update()
+        if refresh:
+            stmt = stmt.execution_options(populate_existing=True)
         return self.session.scalars(stmt).one_or_none()
 
     def get_one(
-        self, ident: Any, *, options: Sequence[ORMOption] = (), for_update: bool = False
+        self,
+        ident: Any,
+        *,
+        options: Sequence[ORMOption] = (),
+        for_update: bool = False,
+        refresh: bool = False,
     ) -> ModelT:
         """The row with this primary key; raises `NotFound`."""
-        obj = self.get(ident, options=options, for_update=for_update)
+        obj = self.get(ident, options=options, for_update=for_update, refresh=refresh)
         if obj is None:
             raise NotFound(self.entity_name, ident)
         return obj

@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import func, literal_column, select, text, update
+from sqlalchemy import and_, case, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from backend.models.trading import Bet, IdempotencyKey, Strategy
@@ -75,6 +75,37 @@ class StrategyRepository(TenantRepository[Strategy]):
         return buffer
 
 
+@dataclass(frozen=True)
+class Performance:
+    bets: int
+    open: int
+    settled: int
+    void: int
+    staked: Decimal
+    returned: Decimal
+    pnl: Decimal
+    roi: Decimal | None
+    avg_clv: Decimal | None
+    beat_closing_rate: Decimal | None
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    strategy_id: uuid.UUID
+    name: str
+    settled: int
+    pnl: Decimal
+    roi: Decimal | None
+    avg_clv: Decimal | None
+
+
+_SETTLED = Bet.status.in_(("won", "lost"))
+# Each bet's return is rounded half-up to cents before it is added (PostgreSQL's round() on
+# numeric rounds half away from zero, which is half-up for these positive amounts).
+_RETURN = func.round(Bet.stake * Bet.price, 2)
+
+
 class BetRepository(TenantRepository[Bet]):
     model_type: ClassVar[type[Any]] = Bet
     entity_name = "bet"
@@ -83,6 +114,73 @@ class BetRepository(TenantRepository[Bet]):
         "fk_bets_bookmaker_id_bookmakers": "bookmaker_id names no bookmaker",
         "fk_bets_tenant_id_strategy_id_strategies": "strategy_id names no strategy",
     }
+
+    def performance(self, strategy_id: uuid.UUID) -> Performance:
+        """Counts, money and CLV of one strategy's bets, in one aggregate statement."""
+        with_clv = and_(_SETTLED, Bet.clv.is_not(None))
+        stmt = self.scoped(
+            select(
+                func.count(),
+                func.count().filter(Bet.status == "open"),
+                func.count().filter(_SETTLED),
+                func.count().filter(Bet.status == "void"),
+                func.coalesce(func.sum(Bet.stake).filter(_SETTLED), 0),
+                func.coalesce(func.sum(_RETURN).filter(Bet.status == "won"), 0),
+                func.avg(Bet.clv).filter(with_clv),
+                func.avg(case((Bet.clv > 0, 1), else_=0)).filter(with_clv),
+            ).where(Bet.strategy_id == strategy_id)
+        )
+        bets, open_, settled, void, staked, returned, avg_clv, beat = self.session.execute(
+            stmt
+        ).one()
+        pnl = Decimal(returned) - Decimal(staked)
+        return Performance(
+            bets=bets,
+            open=open_,
+            settled=settled,
+            void=void,
+            staked=Decimal(staked),
+            returned=Decimal(returned),
+            pnl=pnl,
+            roi=pnl / Decimal(staked) if staked else None,
+            avg_clv=avg_clv,
+            beat_closing_rate=beat,
+        )
+
+    def leaderboard(self, limit: int) -> list[LeaderboardRow]:
+        """Strategies with a settled bet, by average CLV (nulls last), then P&L, then name."""
+        staked = func.sum(Bet.stake)
+        pnl = func.coalesce(func.sum(_RETURN).filter(Bet.status == "won"), 0) - staked
+        avg_clv = func.avg(Bet.clv)
+        stmt = (
+            select(
+                Strategy.id,
+                Strategy.name,
+                func.count().label("settled"),
+                pnl.label("pnl"),
+                (pnl / func.nullif(staked, 0)).label("roi"),
+                avg_clv.label("avg_clv"),
+            )
+            .join(
+                Strategy, and_(Strategy.id == Bet.strategy_id, Strategy.tenant_id == Bet.tenant_id)
+            )
+            .where(self.owned, _SETTLED)
+            .group_by(Strategy.id, Strategy.name)
+            .order_by(avg_clv.desc().nulls_last(), pnl.desc(), Strategy.name, Strategy.id)
+            .limit(limit)
+        )
+        return [
+            LeaderboardRow(
+                rank=i,
+                strategy_id=r.id,
+                name=r.name,
+                settled=r.settled,
+                pnl=Decimal(r.pnl),
+                roi=r.roi,
+                avg_clv=r.avg_clv,
+            )
+            for i, r in enumerate(self.session.execute(stmt), start=1)
+        ]
 
 
 class IdempotencyRepository(TenantRepository[IdempotencyKey]):
@@ -106,7 +204,7 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
         )
         return self.session.scalars(stmt).one_or_none()
 
-    def save(self, key: str, fingerprint: str, status_code: int, body: dict[str, Any]) -> None:
+    def save(self, key: str, fingerprint: str, status_code: int, body: str) -> None:
         """Record the answer; an expired record under the same key is replaced."""
         values = {
             "tenant_id": self.tenant_id,

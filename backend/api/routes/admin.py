@@ -1,0 +1,148 @@
+"""Admin: tenants, their API keys, and the audit trail of reference data, tenants and keys."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import AdminDep, IfMatchDep, PageDep, UnitOfWorkDep
+from backend.api.docs import responses
+from backend.api.responses import PRIVATE, json_response, page_response, resource_response
+from backend.api.routes.audit import audit_filters
+from backend.api.routing import ApiRoute
+from backend.api.schemas.audit import Action, AuditRead, EntityType
+from backend.api.schemas.common import PageOf
+from backend.api.schemas.tenants import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    TenantCreate,
+    TenantCreated,
+    TenantRead,
+    TenantUpdate,
+)
+from backend.models.audit import AuditLog
+from backend.models.tenancy import Tenant
+from backend.services import crud, tenancy
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=ApiRoute)
+
+
+@router.post(
+    "/tenants", status_code=201, response_model=TenantCreated, responses=responses(403, 409, 422)
+)
+def create_tenant(body: TenantCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+    """Create a tenant with its `default` API key (the key is shown in this answer only)."""
+    tenant, key, secret = uow.run(tenancy.create_tenant, body.name)
+    created = TenantCreated(
+        id=tenant.id,
+        name=tenant.name,
+        is_active=tenant.is_active,
+        created_at=tenant.created_at,
+        api_key=ApiKeyCreated(id=key.id, name=key.name, key=secret),
+    )
+    return resource_response(
+        created,
+        version=tenant.version,
+        status=201,
+        location=f"/v1/admin/tenants/{tenant.id}",
+        headers=PRIVATE,
+    )
+
+
+@router.get("/tenants", response_model=PageOf[TenantRead], responses=responses(403, 422))
+def list_tenants(uow: UnitOfWorkDep, page: PageDep, _: AdminDep) -> Response:
+    """List tenants, ordered by creation time then id."""
+    result = uow.run(
+        crud.list_page,
+        tenancy.tenants,
+        filters=[],
+        order_by=[Tenant.created_at],
+        cursor=page.cursor,
+        limit=page.limit,
+        include_total=page.include_total,
+    )
+    return page_response(
+        [TenantRead.model_validate(t) for t in result.items], result, headers=PRIVATE
+    )
+
+
+@router.get("/tenants/{tenant_id}", response_model=TenantRead, responses=responses(403, 404))
+def get_tenant(tenant_id: uuid.UUID, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+    """Get one tenant (never any key secret)."""
+    tenant = uow.run(crud.get, tenancy.tenants, tenant_id)
+    return resource_response(
+        TenantRead.model_validate(tenant), version=tenant.version, headers=PRIVATE
+    )
+
+
+@router.patch(
+    "/tenants/{tenant_id}",
+    response_model=TenantRead,
+    responses=responses(403, 404, 409, 412, 422, 428),
+)
+def update_tenant(
+    tenant_id: uuid.UUID,
+    body: TenantUpdate,
+    uow: UnitOfWorkDep,
+    expected: IfMatchDep,
+    _: AdminDep,
+) -> Response:
+    """Rename or (de)activate a tenant; an inactive tenant's keys get 403."""
+    tenant = uow.run(
+        crud.update, tenancy.tenants, tenant_id, body.model_dump(exclude_unset=True), expected
+    )
+    return resource_response(
+        TenantRead.model_validate(tenant), version=tenant.version, headers=PRIVATE
+    )
+
+
+@router.post(
+    "/tenants/{tenant_id}/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses=responses(403, 404, 422),
+)
+def create_api_key(
+    tenant_id: uuid.UUID, body: ApiKeyCreate, uow: UnitOfWorkDep, _: AdminDep
+) -> Response:
+    """Issue another API key for a tenant (shown in this answer only)."""
+    key, secret = uow.run(tenancy.create_api_key, tenant_id, body.name)
+    return json_response(
+        ApiKeyCreated(id=key.id, name=key.name, key=secret),
+        status=201,
+        headers={**PRIVATE, "Location": f"/v1/admin/api-keys/{key.id}"},
+    )
+
+
+@router.delete("/api-keys/{key_id}", status_code=204, responses=responses(403, 404, 422))
+def revoke_api_key(key_id: uuid.UUID, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+    """Revoke a key: it answers 401 from now on."""
+    uow.run(tenancy.revoke_api_key, key_id)
+    return Response(status_code=204)
+
+
+@router.get("/audit", response_model=PageOf[AuditRead], responses=responses(403, 422))
+def admin_audit(
+    uow: UnitOfWorkDep,
+    page: PageDep,
+    _: AdminDep,
+    entity_type: Annotated[EntityType | None, Query()] = None,
+    entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[Action | None, Query()] = None,
+) -> Response:
+    """Audit entries of reference data, tenants and keys, ordered by time then id."""
+    filters = [AuditLog.tenant_id.is_(None), *audit_filters(entity_type, entity_id, action)]
+    result = uow.run(
+        crud.list_page,
+        lambda u: u.audit_log,
+        filters=filters,
+        order_by=[AuditLog.occurred_at],
+        cursor=page.cursor,
+        limit=page.limit,
+        include_total=page.include_total,
+    )
+    return page_response(
+        [AuditRead.model_validate(a) for a in result.items], result, headers=PRIVATE
+    )

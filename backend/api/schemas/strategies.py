@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import StringConstraints
+
+from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel, UtcDatetime
+from backend.api.schemas.money import Bankroll, MoneyOut, RatioOut, Stake
+
+StrategyStatus = Literal["active", "paused", "killed"]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class StrategyCreate(InputModel):
+    name: Name
+    description: Description | None = None
+    bankroll: Bankroll
+    max_stake: Stake
+
+
+class StrategyUpdate(PatchModel):
+    """`status` moves between active and paused only; kill and resume have their own routes."""
+
+    non_nullable = frozenset({"max_stake", "status"})
+
+    description: Description | None = None
+    max_stake: Stake | None = None
+    status: Literal["active", "paused"] | None = None
+
+
+class ReasonBody(InputModel):
+    reason: Reason
+
+
+class StrategyRead(OutputModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    status: StrategyStatus
+    bankroll: MoneyOut
+    initial_bankroll: MoneyOut
+    max_stake: MoneyOut
+    kill_reason: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    created_by: str | None
+    updated_by: str | None
+    version: int
+
+
+class StrategyRef(OutputModel):
+    id: uuid.UUID
+    name: str
+
+
+class PerformanceRead(OutputModel):
+    bets: int
+    open: int
+    settled: int
+    void: int
+    staked: MoneyOut
+    returned: MoneyOut
+    pnl: MoneyOut
+    roi: RatioOut | None
+    avg_clv: RatioOut | None
+    beat_closing_rate: RatioOut | None
+
+
+class LeaderboardEntry(OutputModel):
+    rank: int
+    strategy: StrategyRef
+    settled: int
+    pnl: MoneyOut
+    roi: RatioOut | None
+    avg_clv: RatioOut | None
+
+
+class Leaderboard(OutputModel):
+    items: list[LeaderboardEntry]

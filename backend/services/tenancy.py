@@ -1,0 +1,60 @@
+"""Tenants and their API keys: 256-bit secrets shown once, stored as SHA-256, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+from backend.core.errors import NotFound
+from backend.models.tenancy import ApiKey, Tenant
+from backend.repositories.tenancy import ApiKeyRepository, TenantRecordRepository
+from backend.repositories.unit_of_work import UnitOfWork
+
+KEY_PREFIX = "odk_"
+
+
+def tenants(uow: UnitOfWork) -> TenantRecordRepository:
+    return uow.tenants
+
+
+def api_keys(uow: UnitOfWork) -> ApiKeyRepository:
+    return uow.api_keys
+
+
+def hash_key(secret: str) -> str:
+    """Keys are 256 random bits, so a fast hash is enough: nothing to brute-force."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _issue(uow: UnitOfWork, tenant_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = uow.api_keys.add(ApiKey(tenant_id=tenant_id, name=name, key_hash=hash_key(secret)))
+    return key, secret
+
+
+def create_tenant(uow: UnitOfWork, name: str) -> tuple[Tenant, ApiKey, str]:
+    """A tenant and its `default` key, in one transaction."""
+    tenant = uow.tenants.add(Tenant(name=name))
+    key, secret = _issue(uow, tenant.id, "default")
+    uow.commit()
+    return tenant, key, secret
+
+
+def create_api_key(uow: UnitOfWork, tenant_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
+    uow.tenants.get_one(tenant_id)
+    key, secret = _issue(uow, tenant_id, name)
+    uow.commit()
+    return key, secret
+
+
+def revoke_api_key(uow: UnitOfWork, key_id: uuid.UUID) -> ApiKey:
+    """From now on the key answers 401; audited as the `delete` of the key."""
+    key = uow.api_keys.active(key_id)
+    if key is None:
+        raise NotFound("api key", key_id)
+    uow.mark(key, "delete")
+    uow.api_keys.update(key, {"revoked_at": datetime.now(UTC)})
+    uow.commit()
+    return key
