@@ -83,3 +83,36 @@ def count_statements(engine: Engine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", _record)
+
+
+def make_tenant(client: TestClient, admin: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A new tenant and the headers of its default key."""
+    response = client.post("/v1/admin/tenants", json={"name": unique("Fund")}, headers=admin)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body, {"Authorization": f"Bearer {body['api_key']['key']}"}
+
+
+def make_strategy(client: TestClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    body = {"name": unique("Strategy"), "bankroll": "1000.00", "max_stake": "100.00", **fields}
+    response = client.post("/v1/strategies", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def bet_body(strategy_id: str, match_id: int, bookmaker_id: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "strategy_id": strategy_id,
+        "match_id": match_id,
+        "bookmaker_id": bookmaker_id,
+        "market": "1x2",
+        "selection": "home",
+        "stake": "10.00",
+        "price": "2.150",
+        **fields,
+    }
+
+
+def idem(headers: dict[str, str], key: str | None = None) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": key or uuid.uuid4().hex}

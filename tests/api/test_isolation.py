@@ -1,0 +1,125 @@
+"""Tenant B probes every tenant route with tenant A's ids: nothing of A is ever visible."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from backend.core.database import Database
+from backend.core.principal import Principal
+from backend.models import AuditLog, Bet, Strategy
+from backend.repositories.unit_of_work import UnitOfWork
+from tests.helpers import assert_problem, bet_body, idem, make_strategy, make_tenant
+
+
+@pytest.fixture
+def world(
+    client: TestClient, admin_headers: dict[str, str], market: dict[str, Any]
+) -> dict[str, Any]:
+    (a_tenant, a), (b_tenant, b) = (
+        make_tenant(client, admin_headers),
+        make_tenant(client, admin_headers),
+    )
+    a_strategy = make_strategy(client, a)
+    a_bet = client.post(
+        "/v1/bets", json=bet_body(a_strategy["id"], **market), headers=idem(a)
+    ).json()
+    return {
+        "a": a,
+        "b": b,
+        "a_tenant": a_tenant,
+        "b_tenant": b_tenant,
+        "strategy": a_strategy,
+        "bet": a_bet,
+        "market": market,
+    }
+
+
+def test_paths_with_another_tenants_ids_are_404(client: TestClient, world: dict[str, Any]) -> None:
+    b, sid, bid = world["b"], world["strategy"]["id"], world["bet"]["id"]
+    assert_problem(client.get(f"/v1/strategies/{sid}", headers=b), 404)
+    assert_problem(client.get(f"/v1/strategies/{sid}/performance", headers=b), 404)
+    assert_problem(client.get(f"/v1/bets/{bid}", headers=b), 404)
+    # 404 before any precondition: never 412 or 428 for what you cannot see.
+    for if_match in (None, '"1"', '"999"', "garbage"):
+        headers = b if if_match is None else {**b, "If-Match": if_match}
+        assert_problem(
+            client.patch(f"/v1/strategies/{sid}", json={"description": "x"}, headers=headers), 404
+        )
+    assert_problem(client.post(f"/v1/strategies/{sid}/kill", json={"reason": "x"}, headers=b), 404)
+    assert_problem(
+        client.post(f"/v1/strategies/{sid}/resume", json={"reason": "x"}, headers=b), 404
+    )
+    a_view = client.get(f"/v1/strategies/{sid}", headers=world["a"]).json()
+    assert a_view["status"] == "active" and a_view["version"] == 2  # only the bet's debit
+
+
+def test_bodies_naming_another_tenants_strategy_are_404(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    body = bet_body(world["strategy"]["id"], **world["market"])
+    assert_problem(client.post("/v1/bets", json=body, headers=idem(world["b"])), 404)
+    assert (
+        client.get(f"/v1/strategies/{world['strategy']['id']}", headers=world["a"]).json()[
+            "bankroll"
+        ]
+        == "990.00"
+    )
+
+
+def test_lists_and_filters_never_show_another_tenants_rows(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    b, sid = world["b"], world["strategy"]["id"]
+    assert client.get("/v1/strategies", headers=b).json()["items"] == []
+    assert client.get("/v1/bets", headers=b).json()["items"] == []
+    assert client.get("/v1/bets", params={"strategy_id": sid}, headers=b).json()["items"] == []
+    assert (
+        client.get("/v1/bets", params={"match_id": world["market"]["match_id"]}, headers=b).json()[
+            "items"
+        ]
+        == []
+    )
+    assert client.get("/v1/audit", headers=b).json()["items"] == []
+    assert client.get("/v1/audit", params={"entity_id": sid}, headers=b).json()["items"] == []
+    assert client.get("/v1/leaderboard", headers=b).json()["items"] == []
+    a_audit = client.get("/v1/audit", params={"entity_id": sid}, headers=world["a"]).json()
+    assert [e["action"] for e in a_audit["items"]] == ["create", "update"]
+
+
+def test_row_level_security_hides_rows_from_an_unfiltered_query(
+    db: Database, world: dict[str, Any]
+) -> None:
+    """Through the application's own connections (the unprivileged app role), a query with no
+    tenant filter at all still returns only the current tenant's rows."""
+    b_principal = Principal(
+        kind="tenant", actor="probe", tenant_id=uuid.UUID(world["b_tenant"]["id"])
+    )
+    a_strategy = uuid.UUID(world["strategy"]["id"])
+    with UnitOfWork(db.session_factory, b_principal) as uow:
+        assert uow.session.scalar(text("SELECT current_user")) == "oddsdesk_app"
+        for model in (Strategy, Bet):
+            rows = uow.session.scalars(select(model)).all()  # deliberately unfiltered
+            assert rows == []
+        assert uow.session.scalar(select(func.count()).select_from(AuditLog)) == 0
+        changed = uow.session.execute(
+            text("UPDATE strategies SET bankroll = 0 WHERE id = :id"), {"id": a_strategy}
+        )
+        assert changed.rowcount == 0
+        with pytest.raises(DBAPIError, match="row-level security"), uow.savepoint():
+            uow.session.execute(
+                text(
+                    "INSERT INTO strategies (id, tenant_id, name, bankroll, initial_bankroll, "
+                    "max_stake) VALUES (gen_random_uuid(), :t, 'planted', 1, 1, 1)"
+                ),
+                {"t": uuid.UUID(world["a_tenant"]["id"])},
+            )
+    # A connection of the app that never set a tenant sees nothing either.
+    with db.engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM strategies")) == 0
+        assert conn.scalar(text("SELECT count(*) FROM bets")) == 0

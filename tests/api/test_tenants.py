@@ -1,0 +1,119 @@
+"""Tenants and API keys: shown once, stored hashed, revocable, deactivatable."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from tests.helpers import assert_problem, count_rows, make_tenant, unique
+
+
+def test_create_tenant_shows_the_key_once_and_stores_only_its_hash(
+    client: TestClient, admin_headers: dict[str, str], raw_engine: Engine
+) -> None:
+    name = unique("Acme")
+    response = client.post("/v1/admin/tenants", json={"name": name}, headers=admin_headers)
+    assert response.status_code == 201
+    body = response.json()
+    assert response.headers["location"] == f"/v1/admin/tenants/{body['id']}"
+    assert set(body) == {"id", "name", "is_active", "created_at", "api_key"}
+    assert body["api_key"]["name"] == "default"
+    secret = body["api_key"]["key"]
+    assert len(secret) >= 43  # 256 bits, url-safe base64
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    assert count_rows(raw_engine, "SELECT count(*) FROM api_keys WHERE key_hash=:h", h=digest) == 1
+    assert count_rows(raw_engine, "SELECT count(*) FROM api_keys WHERE key_hash=:s", s=secret) == 0
+    fetched = client.get(f"/v1/admin/tenants/{body['id']}", headers=admin_headers).json()
+    assert set(fetched) == {"id", "name", "is_active", "created_at", "updated_at", "version"}
+    assert secret not in str(fetched)
+    clash = client.post("/v1/admin/tenants", json={"name": name.upper()}, headers=admin_headers)
+    assert_problem(clash, 409)
+
+
+def test_admin_routes_refuse_tenant_keys_and_tenant_routes_refuse_admin(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    _, tenant = make_tenant(client, admin_headers)
+    assert_problem(client.get("/v1/admin/tenants", headers=tenant), 403)
+    assert_problem(client.get("/v1/admin/pool", headers=tenant), 403)
+    assert_problem(client.post("/v1/teams", json={"name": unique("T")}, headers=tenant), 403)
+    assert_problem(client.get("/v1/strategies", headers=admin_headers), 403)
+    assert_problem(client.get("/v1/bets", headers=admin_headers), 403)
+    assert_problem(client.get("/v1/audit", headers=admin_headers), 403)
+    assert_problem(client.get("/v1/leaderboard", headers=admin_headers), 403)
+    # Reference reads accept any valid key.
+    assert client.get("/v1/teams", headers=tenant).status_code == 200
+
+
+def test_extra_key_works_and_revoked_key_is_401_and_audited(
+    client: TestClient, admin_headers: dict[str, str], raw_engine: Engine
+) -> None:
+    tenant, _ = make_tenant(client, admin_headers)
+    created = client.post(
+        f"/v1/admin/tenants/{tenant['id']}/api-keys",
+        json={"name": "ingest-bot"},
+        headers=admin_headers,
+    )
+    assert created.status_code == 201
+    assert set(created.json()) == {"id", "name", "key"}
+    bot = {"Authorization": f"Bearer {created.json()['key']}"}
+    strategy = client.post(
+        "/v1/strategies", json={"name": unique("S"), "bankroll": 1, "max_stake": 1}, headers=bot
+    )
+    assert strategy.json()["created_by"] == "ingest-bot"
+    key_id = created.json()["id"]
+    assert client.delete(f"/v1/admin/api-keys/{key_id}", headers=admin_headers).status_code == 204
+    assert_problem(client.get("/v1/strategies", headers=bot), 401)
+    assert_problem(client.delete(f"/v1/admin/api-keys/{key_id}", headers=admin_headers), 404)
+    audited = count_rows(
+        raw_engine,
+        "SELECT count(*) FROM audit_log WHERE entity_type='api_key' "
+        "AND entity_id=:k AND action='delete' AND tenant_id IS NULL",
+        k=key_id,
+    )
+    assert audited == 1
+    assert_problem(
+        client.post(
+            "/v1/admin/tenants/00000000-0000-0000-0000-000000000000/api-keys",
+            json={"name": "x"},
+            headers=admin_headers,
+        ),
+        404,
+    )
+
+
+def test_deactivated_tenant_gets_403_tenant_inactive_until_reactivated(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    tenant, headers = make_tenant(client, admin_headers)
+    url = f"/v1/admin/tenants/{tenant['id']}"
+    off = client.patch(url, json={"is_active": False}, headers={**admin_headers, "If-Match": '"1"'})
+    assert off.status_code == 200 and off.json()["is_active"] is False
+    assert_problem(client.get("/v1/strategies", headers=headers), 403, "tenant-inactive")
+    on = client.patch(url, json={"is_active": True}, headers={**admin_headers, "If-Match": '"2"'})
+    assert on.status_code == 200
+    assert client.get("/v1/strategies", headers=headers).status_code == 200
+
+
+def test_tenant_list_is_ordered_by_creation(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    first, _ = make_tenant(client, admin_headers)
+    second, _ = make_tenant(client, admin_headers)
+    ids: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/admin/tenants", params=params, headers=admin_headers).json()
+        ids += [t["id"] for t in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert ids.index(first["id"]) < ids.index(second["id"])
+    assert_problem(client.get("/v1/admin/tenants/not-a-uuid", headers=admin_headers), 422)
+    assert_problem(
+        client.get("/v1/admin/tenants/00000000-0000-0000-0000-000000000000", headers=admin_headers),
+        404,
+    )
