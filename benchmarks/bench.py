@@ -1,0 +1,452 @@
+"""`make bench`: each endpoint against its raw-psycopg2 floor, in the same run, as ratios.
+
+Starts its own database (BENCH_DATABASE_URL's server, else 127.0.0.1:5432, else the embedded
+one), loads a fixed data set, starts the project (uvicorn, one worker) and the floor server
+(benchmarks/floor.py, same uvicorn settings), and loads both from a separate process (wrk) on
+loopback with the same connections and duration, in alternating rounds. Prints a table and
+writes benchmarks/results/latest.json. Figures are measurements, never test assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from backend.scripts import localdb, migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+ADMIN_KEY = "bench-admin-" + uuid.uuid4().hex
+TENANT_KEY = "odk_bench_" + uuid.uuid4().hex
+FLOOR_KEY = "floor-" + uuid.uuid4().hex
+N_TEAMS, N_BOOKMAKERS, N_MATCHES, N_STRATEGIES = 10_000, 20, 5_000, 100
+
+
+@dataclass
+class Case:
+    name: str
+    target: float
+    lua: str
+
+
+@dataclass
+class Measurement:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    cpu_us_per_request: float
+    new_sessions: int
+
+
+@dataclass
+class CaseResult:
+    case: str
+    target: float
+    project: list[Measurement] = field(default_factory=list)
+    floor: list[Measurement] = field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        return [p.rps / f.rps for p, f in zip(self.project, self.floor, strict=True) if f.rps]
+
+
+# -- data set --------------------------------------------------------------------------------
+
+
+def load_dataset(dsn: str) -> dict[str, Any]:
+    """Teams, bookmakers, future matches, one tenant with strategies for each server."""
+    tenant_id = str(uuid.uuid4())
+    conn = psycopg2.connect(dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO teams (name, country, league, created_by, updated_by) "
+            "SELECT 'Team ' || g, 'England', 'Bench League', 'bench', 'bench' "
+            "FROM generate_series(1, %s) g",
+            (N_TEAMS,),
+        )
+        cur.execute(
+            "INSERT INTO bookmakers (name, is_sharp) SELECT 'Book ' || g, g = 1 "
+            "FROM generate_series(1, %s) g",
+            (N_BOOKMAKERS,),
+        )
+        cur.execute("SELECT min(id), max(id) FROM teams")
+        first_team, last_team = cur.fetchone()
+        cur.execute(
+            "INSERT INTO matches (league, season, home_team_id, away_team_id, kickoff_at) "
+            "SELECT 'Bench League', '2035-36', %s + (g %% 5000), %s + 5000 + (g %% 5000), "
+            "timestamptz '2035-08-01 12:00Z' + g * interval '1 hour' "
+            "FROM generate_series(1, %s) g",
+            (first_team, first_team, N_MATCHES),
+        )
+        cur.execute("SELECT min(id) FROM matches")
+        (match_id,) = cur.fetchone()
+        cur.execute("SELECT min(id) FROM bookmakers")
+        (bookmaker_id,) = cur.fetchone()
+        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'Bench Fund')", (tenant_id,))
+        cur.execute(
+            "INSERT INTO api_keys (id, tenant_id, name, key_hash) VALUES (%s, %s, 'bench', %s)",
+            (str(uuid.uuid4()), tenant_id, hashlib.sha256(TENANT_KEY.encode()).hexdigest()),
+        )
+        strategies: dict[str, list[str]] = {"project": [], "floor": []}
+        for side in strategies:
+            for i in range(N_STRATEGIES):
+                sid = str(uuid.uuid4())
+                strategies[side].append(sid)
+                cur.execute(
+                    "INSERT INTO strategies (id, tenant_id, name, bankroll, initial_bankroll, "
+                    "max_stake) VALUES (%s, %s, %s, 1e10, 1e10, 100)",
+                    (sid, tenant_id, f"{side} {i}"),
+                )
+    conn.close()
+    return {
+        "tenant_id": tenant_id,
+        "teams": (first_team, last_team),
+        "match_id": match_id,
+        "bookmaker_id": bookmaker_id,
+        "strategies": strategies,
+    }
+
+
+# -- servers ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(module: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            module,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{module} did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sessions(dsn: str) -> int:
+    conn = psycopg2.connect(dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        (count,) = cur.fetchone()
+    conn.close()
+    return int(count)
+
+
+# -- load ------------------------------------------------------------------------------------
+
+LUA_COMMON = """
+local counter = 0
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+errors = 0
+function response(status, headers, body)
+  if status >= 300 then errors = errors + 1 end
+end
+function done(summary, latency, requests)
+  local errs = 0
+  for _, t in ipairs(threads) do errs = errs + t:get("errors") end
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d, '
+    .. '"socket_errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    errs, summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout))
+end
+"""
+
+
+def lua_get(path: str, key: str) -> str:
+    return (
+        LUA_COMMON
+        + f"""
+wrk.headers["Authorization"] = "Bearer {key}"
+function request() return wrk.format("GET", {path}) end
+"""
+    )
+
+
+def lua_bets(key: str, data: dict[str, Any], side: str, round_id: str) -> str:
+    ids = ", ".join(f'"{s}"' for s in data["strategies"][side])
+    return (
+        LUA_COMMON
+        + f"""
+local strategies = {{{ids}}}
+function request()
+  counter = counter + 1
+  local sid = strategies[math.random(#strategies)]
+  local body = '{{"strategy_id": "' .. sid .. '", "match_id": {data["match_id"]}, '
+    .. '"bookmaker_id": {data["bookmaker_id"]}, "market": "1x2", "selection": "home", '
+    .. '"stake": "1.00", "price": "2.150"}}'
+  return wrk.format("POST", "/v1/bets", {{
+    ["Authorization"] = "Bearer {key}",
+    ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = "{round_id}-__RUN__-" .. tid .. "-" .. counter,
+  }}, body)
+end
+"""
+    )
+
+
+def run_wrk(port: int, script: str, duration: int, connections: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        # Every run its own idempotency keys: a warm-up must not turn into replays.
+        handle.write(script.replace("__RUN__", uuid.uuid4().hex[:12]))
+        path = handle.name
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{duration}s",
+                "--latency",
+                "-s",
+                path,
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=duration + 60,
+        ).stdout
+    finally:
+        os.unlink(path)
+    line = next(li for li in out.splitlines() if li.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+    return result
+
+
+def measure(
+    proc: subprocess.Popen[bytes],
+    port: int,
+    script: str,
+    dsn: str,
+    duration: int,
+    connections: int,
+) -> Measurement:
+    run_wrk(port, script, 2, connections)  # warm-up: pools filled, code paths hot
+    cpu0, sessions0 = cpu_seconds(proc.pid), sessions(dsn)
+    raw = run_wrk(port, script, duration, connections)
+    cpu1, sessions1 = cpu_seconds(proc.pid), sessions(dsn) - 1  # minus our own probe
+    requests = max(1, raw["requests"])
+    return Measurement(
+        rps=raw["requests"] / (raw["duration_us"] / 1e6),
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        errors=raw["errors"] + raw["socket_errors"],
+        requests=raw["requests"],
+        cpu_us_per_request=(cpu1 - cpu0) * 1e6 / requests,
+        new_sessions=sessions1 - sessions0,
+    )
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def cases(data: dict[str, Any], round_id: str, side: str) -> dict[str, Case]:
+    key = TENANT_KEY if side == "project" else FLOOR_KEY
+    first, last = data["teams"]
+    team_path = f'"/v1/teams/" .. math.random({first}, {last})'
+    return {
+        "get_team": Case("GET /v1/teams/{id}", 0.6, lua_get(team_path, key)),
+        "list_matches": Case(
+            "GET /v1/matches?limit=50", 0.6, lua_get('"/v1/matches?limit=50"', key)
+        ),
+        "place_bet": Case("POST /v1/bets", 0.5, lua_bets(key, data, side, round_id)),
+    }
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    print("- installing wrk (apt-get install wrk) ...", flush=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL
+    )
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="oddsdesk benchmarks against the floor")
+    parser.add_argument("--cases", default="get_team,list_matches,place_bet")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args(argv)
+    ensure_wrk()
+
+    explicit = os.environ.get("BENCH_DATABASE_URL")
+    embedded = None
+    if explicit:
+        server = localdb.with_database(explicit, "postgres")
+    elif localdb.can_connect(localdb.LOCAL_SERVER):
+        server = localdb.with_database(localdb.LOCAL_SERVER, "postgres")
+    else:
+        embedded = localdb.embedded()
+        embedded.start()
+        server = localdb.with_database(embedded.url(), "postgres")
+    name = f"oddsdesk_bench_{uuid.uuid4().hex[:10]}"
+    localdb.ensure_database(server, name)
+    url = localdb.with_database(server, name)
+    dsn = localdb.libpq_dsn(url)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        print(f"- database {name}: migrating and loading the data set ...", flush=True)
+        migrate.upgrade(url)
+        data = load_dataset(dsn)
+        project, project_port = start_server(
+            "backend.main:app",
+            {
+                "DATABASE_URL": url.render_as_string(hide_password=False),
+                "ADMIN_API_KEY": ADMIN_KEY,
+                "LOG_LEVEL": "WARNING",
+            },
+        )
+        floor, floor_port = start_server(
+            "benchmarks.floor:app",
+            {
+                "FLOOR_DSN": dsn,
+                "FLOOR_TENANT_ID": data["tenant_id"],
+                "FLOOR_KEY": FLOOR_KEY,
+            },
+        )
+        procs += [project, floor]
+        wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
+        results: dict[str, CaseResult] = {}
+        for round_no in range(args.rounds):
+            for case_id in wanted:
+                round_id = f"r{round_no}-{uuid.uuid4().hex[:6]}"
+                p_case = cases(data, round_id, "project")[case_id]
+                f_case = cases(data, round_id, "floor")[case_id]
+                result = results.setdefault(case_id, CaseResult(p_case.name, p_case.target))
+                # Alternate which side goes first, so drift does not favour one.
+                order = [
+                    ("project", project, project_port, p_case),
+                    ("floor", floor, floor_port, f_case),
+                ]
+                if round_no % 2:
+                    order.reverse()
+                for side, proc, port, case in order:
+                    m = measure(proc, port, case.lua, dsn, args.duration, args.connections)
+                    getattr(result, side).append(m)
+                    print(
+                        f"  round {round_no + 1} {case.name:<26} {side:<7} "
+                        f"{m.rps:8.0f} req/s  p50 {m.p50_ms:6.2f} ms  p99 {m.p99_ms:6.2f} ms"
+                        f"  errors {m.errors}",
+                        flush=True,
+                    )
+        report(results, args)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        localdb.drop_database(server, name)
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
+    return 0
+
+
+def report(results: dict[str, CaseResult], args: argparse.Namespace) -> None:
+    rows = []
+    print()
+    print(
+        f"{'case':<26} {'project':>9} {'floor':>9} {'ratio':>6} {'target':>6} "
+        f"{'p50/p99 ms':>14} {'cpu us/req':>10} {'new sess':>8} {'errors':>6}"
+    )
+    for result in results.values():
+        med_p = statistics.median(m.rps for m in result.project)
+        med_f = statistics.median(m.rps for m in result.floor)
+        ratio = statistics.median(result.ratios)
+        last = result.project[-1]
+        ok = "ok" if ratio >= result.target else "BELOW"
+        print(
+            f"{result.case:<26} {med_p:9.0f} {med_f:9.0f} {ratio:6.2f} {result.target:6.2f} "
+            f"{last.p50_ms:6.2f}/{last.p99_ms:6.2f} "
+            f"{statistics.median(m.cpu_us_per_request for m in result.project):10.0f} "
+            f"{max(m.new_sessions for m in result.project):8d} "
+            f"{sum(m.errors for m in result.project):6d}  {ok}"
+        )
+        rows.append(
+            {
+                "case": result.case,
+                "target": result.target,
+                "ratio_median": ratio,
+                "ratios": result.ratios,
+                "project_rps_median": med_p,
+                "floor_rps_median": med_f,
+                "project": [m.__dict__ for m in result.project],
+                "floor": [m.__dict__ for m in result.floor],
+            }
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "latest.json"
+    out.write_text(
+        json.dumps(
+            {
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "settings": vars(args),
+                "cases": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwritten {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
