@@ -38,7 +38,9 @@ class BlockingPool(ThreadedConnectionPool):
         self._slots.release()
 
 
-POOL = BlockingPool(5, 15, DSN)
+# min = max: psycopg2 closes connections above minconn when they come back (churn).
+POOL_SIZE = int(os.environ.get("FLOOR_POOL", "15"))
+POOL = BlockingPool(POOL_SIZE, POOL_SIZE, DSN)
 
 
 def _place_bet(body: bytes, idempotency_key: str) -> tuple[int, bytes]:

@@ -8,6 +8,7 @@ is even parsed, so an anonymous caller always gets 401, whatever it sent.
 from __future__ import annotations
 
 import hmac
+import uuid
 from collections.abc import Sequence
 from enum import Enum
 from typing import Protocol
@@ -35,7 +36,13 @@ class AuthRequirement(Enum):
 class KeyResolver(Protocol):
     """Turns a presented tenant key into its principal (None when unknown or revoked)."""
 
+    def cached(self, secret: str) -> Principal | None: ...
+
     def resolve(self, secret: str) -> Principal | None: ...
+
+    def forget(
+        self, key_id: uuid.UUID | None = None, tenant_id: uuid.UUID | None = None
+    ) -> None: ...
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -63,7 +70,7 @@ async def resolve_principal(request: Request) -> Principal:
     else:
         resolver: KeyResolver = request.app.state.key_resolver
         try:
-            principal = await run_in_threadpool(resolver.resolve, token)
+            principal = resolver.cached(token) or await run_in_threadpool(resolver.resolve, token)
         except TenantInactive:
             raise ApiProblem(
                 403,

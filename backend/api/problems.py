@@ -147,6 +147,35 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     return problem_response(request.scope, status, exc.code, exc.title, exc.detail, extra=extra)
 
 
+def _forget_key(request: Request) -> None:
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and principal.key_id is not None:
+        request.app.state.key_resolver.forget(key_id=principal.key_id)
+
+
+async def _key_revoked(request: Request, exc: Exception) -> Response:
+    _forget_key(request)
+    return problem_response(
+        request.scope,
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "unknown or revoked API key",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def _tenant_inactive(request: Request, exc: Exception) -> Response:
+    _forget_key(request)
+    return problem_response(
+        request.scope,
+        403,
+        "tenant-inactive",
+        "Tenant inactive",
+        "the tenant of this API key is deactivated",
+    )
+
+
 async def _api_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiProblem)
     return problem_response(
@@ -224,6 +253,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _domain_error)
     app.add_exception_handler(ApiProblem, _api_problem)
+    app.add_exception_handler(errors.KeyRevoked, _key_revoked)
+    app.add_exception_handler(errors.TenantInactive, _tenant_inactive)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(sa_exc.SQLAlchemyError, _database_error)

@@ -112,6 +112,10 @@ class TenantInactive(Exception):
     """The key is valid but its tenant is deactivated (answered as 403 tenant-inactive)."""
 
 
+class KeyRevoked(Exception):
+    """The key was revoked since this process cached it (answered as 401)."""
+
+
 class DatabaseUnavailable(Exception):
     """PostgreSQL could not serve the request (down, pool exhausted, lock or connection lost)."""
 

@@ -23,6 +23,7 @@ from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
 from backend.repositories.base import Repository
 
 AUDIT_KEY = "oddsdesk.audit"
+_INSERT_AUDIT = insert(AuditLog.__table__)  # type: ignore[arg-type]
 
 
 def jsonable(value: Any) -> Any:
@@ -95,8 +96,9 @@ class AuditBuffer:
         entries = self.pending()
         if entries:
             ctx = self.context
-            session.execute(
-                insert(AuditLog),
+            # Core, not the ORM bulk path: audit rows are never loaded back as objects.
+            session.connection().execute(
+                _INSERT_AUDIT,
                 [
                     {
                         "tenant_id": e.tenant_id,

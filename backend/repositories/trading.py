@@ -5,24 +5,77 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, case, func, literal_column, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, and_, case, func, select, text
 
+from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
 from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditEntry, jsonable
 from backend.repositories.base import TenantRepository
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
+# The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
+_BET_COLUMNS = tuple(c.key for c in Bet.__table__.c)
+_PLACEMENT_CONTEXT = text("""
+    SELECT (SELECT status FROM strategies WHERE tenant_id = :tenant AND id = :strategy),
+           (SELECT max_stake FROM strategies WHERE tenant_id = :tenant AND id = :strategy),
+           (SELECT status FROM matches WHERE id = :match),
+           (SELECT kickoff_at FROM matches WHERE id = :match),
+           EXISTS (SELECT 1 FROM bookmakers WHERE id = :bookmaker)
+""")
+_DEBIT_AND_INSERT = text(f"""
+    WITH debit AS (
+        UPDATE strategies
+           SET bankroll = bankroll - :stake, version = version + 1,
+               updated_at = statement_timestamp(), updated_by = :actor
+         WHERE tenant_id = :tenant_id AND id = :strategy_id AND status = 'active'
+           AND bankroll >= :stake
+        RETURNING bankroll
+    ), inserted AS (
+        INSERT INTO bets (id, tenant_id, strategy_id, match_id, bookmaker_id, market,
+                          selection, stake, price, potential_return, created_by, updated_by)
+        SELECT :id, :tenant_id, :strategy_id, :match_id, :bookmaker_id, :market, :selection,
+               :stake, :price, :potential_return, :actor, :actor
+          FROM debit
+        RETURNING {", ".join(_BET_COLUMNS)}
+    )
+    SELECT inserted.*, debit.bankroll AS new_bankroll FROM inserted, debit
+""")
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_id, 0))")
+_FIND_LIVE = text("""
+    SELECT fingerprint, status_code, response_body FROM idempotency_keys
+     WHERE tenant_id = :tenant AND key = :key AND expires_at > now()
+""")
+_SAVE_ANSWER = text("""
+    INSERT INTO idempotency_keys AS k
+           (tenant_id, key, fingerprint, status_code, response_body, created_at, expires_at)
+    VALUES (:tenant, :key, :fingerprint, :status, :body, now(), now() + interval '24 hours')
+    ON CONFLICT (tenant_id, key) DO UPDATE
+       SET fingerprint = excluded.fingerprint, status_code = excluded.status_code,
+           response_body = excluded.response_body, created_at = excluded.created_at,
+           expires_at = excluded.expires_at
+     WHERE k.expires_at <= now()
+""")
 
 
 @dataclass(frozen=True)
-class Debit:
-    bankroll: Decimal
-    version: int
+class StoredAnswer:
+    fingerprint: str
+    status_code: int
+    response_body: str
+
+
+@dataclass(frozen=True)
+class PlacementContext:
+    """What placing a bet must know, read in one statement."""
+
+    strategy_status: str | None
+    max_stake: Decimal | None
+    match_status: str | None
+    kickoff_at: datetime | None
+    bookmaker_exists: bool
 
 
 class StrategyRepository(TenantRepository[Strategy]):
@@ -32,47 +85,6 @@ class StrategyRepository(TenantRepository[Strategy]):
         "uq_strategies_tenant_id_lower_name": "a strategy with this name already exists",
         "ck_strategies_bankroll_not_negative": "bankroll cannot go below zero",
     }
-
-    def debit(self, strategy_id: uuid.UUID, stake: Decimal, actor: str) -> Debit | None:
-        """Take `stake` from an active strategy's bankroll in one conditional UPDATE.
-
-        None when the strategy is not active or the bankroll is short: the check and the
-        write are one statement, so concurrent debits can never overdraw it.
-        """
-        stmt = (
-            update(Strategy)
-            .where(
-                self.owned,
-                Strategy.id == strategy_id,
-                Strategy.status == "active",
-                Strategy.bankroll >= stake,
-            )
-            .values(
-                bankroll=Strategy.bankroll - stake,
-                version=Strategy.version + 1,
-                updated_at=func.statement_timestamp(),
-                updated_by=actor,
-            )
-            .returning(Strategy.bankroll, Strategy.version)
-            .execution_options(synchronize_session=False)
-        )
-        row = self.session.execute(stmt).one_or_none()
-        if row is None:
-            return None
-        self._audit().record(
-            AuditEntry(
-                action="update",
-                entity_type="strategy",
-                entity_id=str(strategy_id),
-                tenant_id=self.tenant_id,
-                changes={"bankroll": [jsonable(row.bankroll + stake), jsonable(row.bankroll)]},
-            )
-        )
-        return Debit(bankroll=row.bankroll, version=row.version)
-
-    def _audit(self) -> AuditBuffer:
-        buffer: AuditBuffer = self.session.info[AUDIT_KEY]
-        return buffer
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,65 @@ class BetRepository(TenantRepository[Bet]):
         "fk_bets_bookmaker_id_bookmakers": "bookmaker_id names no bookmaker",
         "fk_bets_tenant_id_strategy_id_strategies": "strategy_id names no strategy",
     }
+
+    def placement_context(
+        self, strategy_id: uuid.UUID, match_id: int, bookmaker_id: int
+    ) -> PlacementContext:
+        """The strategy (this tenant's only), the match and the bookmaker, in one round trip."""
+        row = self.session.execute(
+            _PLACEMENT_CONTEXT,
+            {
+                "tenant": str(self.tenant_id),
+                "strategy": str(strategy_id),
+                "match": match_id,
+                "bookmaker": bookmaker_id,
+            },
+        ).one()
+        return PlacementContext(*row)
+
+    def place(self, values: dict[str, Any], actor: str) -> tuple[Row[Any], Decimal] | None:
+        """Debit the strategy and insert the bet in ONE statement.
+
+        The debit is the conditional UPDATE (active, bankroll >= stake) and the bet is only
+        inserted from its RETURNING row, so concurrent bets can never overdraw a bankroll.
+        None when the strategy is no longer active or its bankroll is short.
+        """
+        params = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in values.items()}
+        row = self.session.execute(
+            _DEBIT_AND_INSERT, {**params, "tenant_id": str(self.tenant_id), "actor": actor}
+        ).one_or_none()
+        if row is None:
+            return None
+        new_bankroll: Decimal = row.new_bankroll
+        stake: Decimal = values["stake"]
+        audit = self._audit()
+        audit.record(
+            AuditEntry(
+                action="create",
+                entity_type="bet",
+                entity_id=str(row.id),
+                tenant_id=self.tenant_id,
+                changes={
+                    k: [None, jsonable(getattr(row, k))]
+                    for k in _BET_COLUMNS
+                    if k not in AUDIT_IGNORED_FIELDS and getattr(row, k) is not None
+                },
+            )
+        )
+        audit.record(
+            AuditEntry(
+                action="update",
+                entity_type="strategy",
+                entity_id=str(values["strategy_id"]),
+                tenant_id=self.tenant_id,
+                changes={"bankroll": [jsonable(new_bankroll + stake), jsonable(new_bankroll)]},
+            )
+        )
+        return row, new_bankroll
+
+    def _audit(self) -> AuditBuffer:
+        buffer: AuditBuffer = self.session.info[AUDIT_KEY]
+        return buffer
 
     def performance(self, strategy_id: uuid.UUID) -> Performance:
         """Counts, money and CLV of one strategy's bets, in one aggregate statement."""
@@ -191,42 +262,30 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
         """Claim the key for this transaction without waiting: False while another request
         holding the same key is still in flight."""
         lock_id = f"{self.tenant_id}:{key}"
-        return bool(
-            self.session.scalar(
-                select(func.pg_try_advisory_xact_lock(func.hashtextextended(lock_id, 0)))
-            )
-        )
+        return bool(self.session.execute(_TRY_LOCK, {"lock_id": lock_id}).scalar_one())
 
-    def find_live(self, key: str) -> IdempotencyKey | None:
+    def find_live(self, key: str) -> StoredAnswer | None:
         """The stored answer under this key, if it has not expired."""
-        stmt = self.select().where(
-            IdempotencyKey.key == key, IdempotencyKey.expires_at > func.now()
-        )
-        return self.session.scalars(stmt).one_or_none()
+        row = self.session.execute(
+            _FIND_LIVE, {"tenant": str(self.tenant_id), "key": key}
+        ).one_or_none()
+        return None if row is None else StoredAnswer(*row)
 
     def save(self, key: str, fingerprint: str, status_code: int, body: str) -> None:
         """Record the answer; an expired record under the same key is replaced."""
-        values = {
-            "tenant_id": self.tenant_id,
-            "key": key,
-            "fingerprint": fingerprint,
-            "status_code": status_code,
-            "response_body": body,
-            "created_at": func.now(),
-            "expires_at": func.now()
-            + literal_column(f"interval '{_hours(IDEMPOTENCY_TTL)} hours'"),
-        }
-        stmt = insert(IdempotencyKey).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[IdempotencyKey.tenant_id, IdempotencyKey.key],
-            set_={k: stmt.excluded[k] for k in values if k not in ("tenant_id", "key")},
-            where=IdempotencyKey.expires_at <= func.now(),
+        result = self.session.execute(
+            _SAVE_ANSWER,
+            {
+                "tenant": str(self.tenant_id),
+                "key": key,
+                "fingerprint": fingerprint,
+                "status": status_code,
+                "body": body,
+            },
         )
-        self.session.execute(stmt)
-
-
-def _hours(delta: timedelta) -> int:
-    return int(delta.total_seconds() // 3600)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            # Unreachable while the advisory lock is held; refuse rather than pay twice.
+            raise RuntimeError("a live idempotency record already holds this key")
 
 
 def purge_expired(session: Any) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.database import sqlstate
+from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
 from backend.models.base import Base
 from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
@@ -36,6 +37,13 @@ _SET_RLS_CONTEXT = (
     "SELECT set_config('app.tenant_id', %(tenant)s, true), "
     "set_config('app.bypass_rls', %(bypass)s, true)"
 )
+# For a tenant key, the same round trip re-checks the key: a revoked key or a deactivated
+# tenant is refused even when a worker's auth cache still remembers it.
+_SET_RLS_CONTEXT_CHECK_KEY = (
+    _SET_RLS_CONTEXT + ", (SELECT CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked' "
+    "WHEN NOT t.is_active THEN 'inactive' ELSE 'ok' END "
+    "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = %(key)s)"
+)
 
 
 @event.listens_for(Session, "after_begin")
@@ -43,8 +51,16 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     """Every transaction of a unit of work starts by telling PostgreSQL whose rows it may see
     (SET LOCAL semantics: it ends with the transaction, so pooled connections carry nothing)."""
     context = session.info.get(RLS_CONTEXT_KEY)
-    if context is not None:
+    if context is None:
+        return
+    if context.get("key") is None:
         conn.exec_driver_sql(_SET_RLS_CONTEXT, context)
+        return
+    status = conn.exec_driver_sql(_SET_RLS_CONTEXT_CHECK_KEY, context).one()[2]
+    if status == "inactive":
+        raise TenantInactive
+    if status != "ok":
+        raise KeyRevoked
 
 
 class NotATenant(RuntimeError):
@@ -104,6 +120,7 @@ class UnitOfWork:
             "tenant": str(tenant) if tenant else "",
             # Admin and system units work across tenants (settlement, purges); tenant units never.
             "bypass": "off" if tenant else "on",
+            "key": self.principal.key_id,
         }
         self._session = session
         self._committed = False

@@ -1,6 +1,17 @@
-"""Resolving a presented API key to its principal."""
+"""Resolving a presented API key to its principal.
+
+Lookups are cached per process (hash -> principal, short TTL), and the cache can never serve a
+revoked key: every unit of work re-checks the key in its first statement (the one that sets
+the row-level-security context), so revocation and deactivation take effect on every worker
+at once, without an extra round trip.
+"""
 
 from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
 
 from sqlalchemy import Engine, select
 
@@ -13,18 +24,37 @@ _MAX_KEY_LENGTH = 128
 
 
 class DatabaseKeyResolver:
-    """Looks the key's hash up in `api_keys` (one indexed read)."""
+    """Looks the key's hash up in `api_keys` (one indexed read) on a cache miss."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, ttl_s: float = 60.0, max_entries: int = 10_000) -> None:
         self.engine = engine
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def cached(self, secret: str) -> Principal | None:
+        """The principal if this process saw the key recently (no I/O)."""
+        digest = hash_key(secret)
+        with self._lock:
+            hit = self._cache.get(digest)
+            if hit is None:
+                return None
+            principal, expires = hit
+            if expires < time.monotonic():
+                del self._cache[digest]
+                return None
+            self._cache.move_to_end(digest)
+            return principal
 
     def resolve(self, secret: str) -> Principal | None:
         if not secret.startswith(KEY_PREFIX) or len(secret) > _MAX_KEY_LENGTH:
             return None
+        digest = hash_key(secret)
         stmt = (
             select(ApiKey.id, ApiKey.name, ApiKey.tenant_id, Tenant.is_active)
             .join(Tenant, Tenant.id == ApiKey.tenant_id)
-            .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
+            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
         )
         with self.engine.connect() as conn:
             row = conn.execute(stmt).one_or_none()
@@ -32,4 +62,18 @@ class DatabaseKeyResolver:
             return None
         if not row.is_active:
             raise TenantInactive
-        return Principal(kind="tenant", actor=row.name, tenant_id=row.tenant_id, key_id=row.id)
+        principal = Principal(kind="tenant", actor=row.name, tenant_id=row.tenant_id, key_id=row.id)
+        with self._lock:
+            self._cache[digest] = (principal, time.monotonic() + self.ttl_s)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        return principal
+
+    def forget(self, key_id: uuid.UUID | None = None, tenant_id: uuid.UUID | None = None) -> None:
+        """Drop cached entries of a key or of a whole tenant."""
+        with self._lock:
+            for digest, (principal, _) in list(self._cache.items()):
+                if principal.key_id == key_id or (
+                    tenant_id is not None and principal.tenant_id == tenant_id
+                ):
+                    del self._cache[digest]

@@ -9,12 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.money import round_half_up
-from backend.models.trading import Bet
 from backend.repositories.unit_of_work import UnitOfWork
 
 
@@ -55,7 +55,7 @@ def place_bet(
     *,
     key: str,
     request_fingerprint: str,
-    render: Callable[[Bet], str],
+    render: Callable[[Any], str],
 ) -> Placed:
     if not uow.idempotency.try_lock(key):
         raise Conflict(
@@ -74,35 +74,48 @@ def place_bet(
             )
         return Placed(stored.status_code, stored.response_body, replayed=True)
 
-    strategy = uow.strategies.get(request.strategy_id)
-    if strategy is None:
+    ctx = uow.bets.placement_context(request.strategy_id, request.match_id, request.bookmaker_id)
+    if ctx.strategy_status is None:
         raise NotFound("strategy", request.strategy_id)
-    if strategy.status != "active":
-        raise _status_conflict(strategy.status, strategy.id)
-    match = uow.matches.get(request.match_id)
-    if match is None:
+    if ctx.strategy_status != "active":
+        raise _status_conflict(ctx.strategy_status, request.strategy_id)
+    if ctx.match_status is None or ctx.kickoff_at is None:
         raise InvalidInput(f"match {request.match_id} does not exist", loc=("body", "match_id"))
-    if uow.bookmakers.get(request.bookmaker_id) is None:
+    if not ctx.bookmaker_exists:
         raise InvalidInput(
             f"bookmaker {request.bookmaker_id} does not exist", loc=("body", "bookmaker_id")
         )
-    if match.status != "scheduled" or match.kickoff_at <= datetime.now(UTC):
+    if ctx.match_status != "scheduled" or ctx.kickoff_at <= datetime.now(UTC):
         raise Conflict(
             "market-closed",
-            f"match {match.id} is {match.status} with kickoff at {match.kickoff_at.isoformat()}; "
-            "bets close at kickoff",
+            f"match {request.match_id} is {ctx.match_status} with kickoff at "
+            f"{ctx.kickoff_at.isoformat()}; bets close at kickoff",
             title="Market closed",
         )
-    if request.stake > strategy.max_stake:
+    assert ctx.max_stake is not None
+    if request.stake > ctx.max_stake:
         raise InvalidInput(
-            f"stake {request.stake} is above the strategy's max_stake {strategy.max_stake}",
+            f"stake {request.stake} is above the strategy's max_stake {ctx.max_stake}",
             loc=("body", "stake"),
         )
 
-    debit = uow.strategies.debit(strategy.id, request.stake, uow.principal.actor)
-    if debit is None:
+    placed = uow.bets.place(
+        {
+            "id": uuid.uuid4(),
+            "strategy_id": request.strategy_id,
+            "match_id": request.match_id,
+            "bookmaker_id": request.bookmaker_id,
+            "market": request.market,
+            "selection": request.selection,
+            "stake": request.stake,
+            "price": request.price,
+            "potential_return": round_half_up(request.stake * request.price, 2),
+        },
+        uow.principal.actor,
+    )
+    if placed is None:
         # The strategy changed under us (killed or paused) or the bankroll is short.
-        current = uow.strategies.get_one(strategy.id, refresh=True)
+        current = uow.strategies.get_one(request.strategy_id)
         if current.status != "active":
             raise _status_conflict(current.status, current.id)
         raise Conflict(
@@ -110,19 +123,7 @@ def place_bet(
             f"stake {request.stake} exceeds the bankroll {current.bankroll}",
             title="Insufficient bankroll",
         )
-
-    bet = uow.bets.add(
-        Bet(
-            strategy_id=strategy.id,
-            match_id=match.id,
-            bookmaker_id=request.bookmaker_id,
-            market=request.market,
-            selection=request.selection,
-            stake=request.stake,
-            price=request.price,
-            potential_return=round_half_up(request.stake * request.price, 2),
-        )
-    )
+    bet, _ = placed
     body = render(bet)
     uow.idempotency.save(key, request_fingerprint, 201, body)
     uow.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -117,3 +118,36 @@ def test_tenant_list_is_ordered_by_creation(
         client.get("/v1/admin/tenants/00000000-0000-0000-0000-000000000000", headers=admin_headers),
         404,
     )
+
+
+def test_revocation_and_deactivation_reach_another_worker_with_a_warm_cache(
+    client: TestClient, admin_headers: dict[str, str], settings: Any
+) -> None:
+    """Two app instances (two workers): one revokes, the other had the key cached."""
+    from backend.api.app import create_app
+    from backend.core.database import create_database
+
+    other_db = create_database(settings)
+    try:
+        with TestClient(create_app(settings, other_db), raise_server_exceptions=False) as worker:
+            tenant, headers = make_tenant(client, admin_headers)
+            assert worker.get("/v1/strategies", headers=headers).status_code == 200  # cached
+            url = f"/v1/admin/tenants/{tenant['id']}"
+            client.patch(
+                url, json={"is_active": False}, headers={**admin_headers, "If-Match": '"1"'}
+            )
+            assert_problem(worker.get("/v1/strategies", headers=headers), 403, "tenant-inactive")
+            client.patch(
+                url, json={"is_active": True}, headers={**admin_headers, "If-Match": '"2"'}
+            )
+            assert worker.get("/v1/strategies", headers=headers).status_code == 200
+            key_id = tenant["api_key"]["id"]
+            assert (
+                client.delete(f"/v1/admin/api-keys/{key_id}", headers=admin_headers).status_code
+                == 204
+            )
+            response = worker.get("/v1/strategies", headers=headers)
+            assert_problem(response, 401)
+            assert response.headers["www-authenticate"] == "Bearer"
+    finally:
+        other_db.dispose()

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1/bets", tags=["bets"], route_class=ApiRoute)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
-def _render(bet: Bet) -> str:
+def _render(bet: object) -> str:
     return BetRead.model_validate(bet).model_dump_json()
 
 
