@@ -36,5 +36,9 @@ format: install
 check-migrations: install
 	$(BIN)/python -m pytest -q tests/integration/test_migrations.py
 
+## Each endpoint against its raw-psycopg2 floor (loopback, wrk); table + benchmarks/results/latest.json
+bench: install
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
