@@ -60,28 +60,32 @@ def _reason_for_audit(uow: UnitOfWork, reason: str) -> None:
         uow.audit.context.change_reason = reason
 
 
-def kill(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
-    """Stop a strategy for good (until resumed). Killing a killed one changes nothing."""
+def _transition(
+    uow: UnitOfWork, strategy_id: uuid.UUID, action: str, changes: dict[str, Any], reason: str
+) -> Strategy:
+    """Move a strategy to `changes["status"]`; already there: a no-op (no version, no audit)."""
     strategy = uow.strategies.get_one(strategy_id, for_update=True)
-    if strategy.status == "killed":
+    if strategy.status == changes["status"]:
         return strategy
     _reason_for_audit(uow, reason)
-    uow.mark(strategy, "kill")
-    uow.strategies.update(strategy, {"status": "killed", "kill_reason": reason})
+    uow.mark(strategy, action)
+    uow.strategies.update(strategy, changes)
     uow.commit()
     return strategy
+
+
+def kill(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
+    """Stop a strategy for good (until resumed). Killing a killed one changes nothing."""
+    return _transition(
+        uow, strategy_id, "kill", {"status": "killed", "kill_reason": reason}, reason
+    )
 
 
 def resume(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
     """Back to active, from killed or paused. Resuming an active one changes nothing."""
-    strategy = uow.strategies.get_one(strategy_id, for_update=True)
-    if strategy.status == "active":
-        return strategy
-    _reason_for_audit(uow, reason)
-    uow.mark(strategy, "resume")
-    uow.strategies.update(strategy, {"status": "active", "kill_reason": None})
-    uow.commit()
-    return strategy
+    return _transition(
+        uow, strategy_id, "resume", {"status": "active", "kill_reason": None}, reason
+    )
 
 
 def performance(uow: UnitOfWork, strategy_id: uuid.UUID) -> Performance:

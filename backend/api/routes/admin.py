@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from backend.api.deps import AdminDep, IfMatchDep, PageDep, UnitOfWorkDep
 from backend.api.docs import responses
 from backend.api.responses import PRIVATE, json_response, page_response, resource_response
-from backend.api.routes.audit import audit_filters
+from backend.api.routes.audit import audit_page
 from backend.api.routing import ApiRoute
 from backend.api.schemas.audit import Action, AuditRead, EntityType
 from backend.api.schemas.common import PageOf
@@ -133,16 +133,4 @@ def admin_audit(
     action: Annotated[Action | None, Query()] = None,
 ) -> Response:
     """Audit entries of reference data, tenants and keys, ordered by time then id."""
-    filters = [AuditLog.tenant_id.is_(None), *audit_filters(entity_type, entity_id, action)]
-    result = uow.run(
-        crud.list_page,
-        lambda u: u.audit_log,
-        filters=filters,
-        order_by=[AuditLog.occurred_at],
-        cursor=page.cursor,
-        limit=page.limit,
-        include_total=page.include_total,
-    )
-    return page_response(
-        [AuditRead.model_validate(a) for a in result.items], result, headers=PRIVATE
-    )
+    return audit_page(uow, page, AuditLog.tenant_id.is_(None), entity_type, entity_id, action)
