@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
-from backend.api.auth import KeyResolver
+from backend.api.auth import SECURITY_SCHEMES, KeyResolver
 from backend.api.middleware import RequestContextMiddleware
 from backend.api.problems import install_problem_handlers
 from backend.api.routes import admin, audit, bets, bookmakers, health, matches, strategies, teams
@@ -53,4 +55,23 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     for module in (health, teams, bookmakers, matches, admin, strategies, bets, audit):
         app.include_router(module.router)
+    _declare_security(app)
     return app
+
+
+def _declare_security(app: FastAPI) -> None:
+    """Publish the bearer scheme the routes reference (see ApiRoute) in the OpenAPI document."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

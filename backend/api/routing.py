@@ -15,7 +15,7 @@ from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from backend.api.auth import AuthRequirement, authenticate, requirement_of
+from backend.api.auth import SECURITY_SCHEME, AuthRequirement, authenticate, requirement_of
 from backend.api.problems import ApiProblem
 
 
@@ -50,6 +50,13 @@ def _walk(dependant: Dependant) -> list[Callable[..., Any]]:
 
 
 class ApiRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if requirement_of(_walk(self.dependant)) is not None:
+            extra = dict(self.openapi_extra or {})
+            extra.setdefault("security", [{SECURITY_SCHEME: []}])
+            self.openapi_extra = extra
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         requirement: AuthRequirement | None = requirement_of(_walk(self.dependant))

@@ -91,3 +91,13 @@ def test_pool_exhausted_is_503_after_the_pool_timeout_then_recovers(
             assert client.get("/v1/teams", headers=admin_headers).status_code == 200
     finally:
         tiny.dispose()
+
+
+def test_openapi_documents_bearer_auth_and_problem_responses(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    create = schema["paths"]["/v1/teams"]["post"]
+    assert create["security"] == [{"bearerAuth": []}]
+    assert {"401", "403", "409", "422", "503"} <= set(create["responses"])
+    assert "application/problem+json" in create["responses"]["409"]["content"]
+    assert "security" not in schema["paths"]["/health/live"]["get"]
