@@ -9,19 +9,13 @@ from sqlalchemy import Connection, create_engine, pool
 
 from backend.core.config import load_settings
 from backend.models import Base
+from backend.models.base import include_managed_schemas
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
-SCHEMAS = {None, "public"}
-
-
-def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    if type_ == "schema":
-        return name in SCHEMAS
-    return True
 
 
 def _configure(connection: Connection) -> None:
@@ -31,7 +25,7 @@ def _configure(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=True,
         include_schemas=True,
-        include_name=include_name,
+        include_name=include_managed_schemas,
         transaction_per_migration=True,
     )
 

@@ -12,7 +12,17 @@ from fastapi.openapi.utils import get_openapi
 from backend.api.auth import SECURITY_SCHEMES, KeyResolver
 from backend.api.middleware import RequestContextMiddleware
 from backend.api.problems import install_problem_handlers
-from backend.api.routes import admin, audit, bets, bookmakers, health, matches, strategies, teams
+from backend.api.routes import (
+    admin,
+    audit,
+    bets,
+    bookmakers,
+    health,
+    matches,
+    odds,
+    strategies,
+    teams,
+)
 from backend.core.config import Settings, get_settings
 from backend.core.database import Database, create_database
 from backend.core.logging import configure_logging
@@ -53,7 +63,7 @@ def create_app(
 
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, teams, bookmakers, matches, admin, strategies, bets, audit):
+    for module in (health, teams, bookmakers, matches, odds, admin, strategies, bets, audit):
         app.include_router(module.router)
     _declare_security(app)
     return app

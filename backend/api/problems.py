@@ -142,8 +142,9 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     status = status_of(exc)
     extra = None
     if status == 422:
+        listed = getattr(exc, "errors", None)
         loc = exc.loc if isinstance(exc, errors.InvalidInput) else ["body"]
-        extra = {"errors": [{"loc": loc, "msg": exc.detail}]}
+        extra = {"errors": listed or [{"loc": loc, "msg": exc.detail}]}
     return problem_response(request.scope, status, exc.code, exc.title, exc.detail, extra=extra)
 
 

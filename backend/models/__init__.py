@@ -1,7 +1,9 @@
 """Every mapped model, imported so `Base.metadata` is complete."""
 
+from backend.models.analytics import HeadToHead, TeamProfile
 from backend.models.audit import AuditLog
 from backend.models.base import Base
+from backend.models.odds import OddsSnapshot
 from backend.models.reference import Bookmaker, Match, Team
 from backend.models.tenancy import ApiKey, Tenant
 from backend.models.trading import Bet, IdempotencyKey, Strategy
@@ -12,9 +14,12 @@ __all__ = [
     "Base",
     "Bet",
     "Bookmaker",
+    "HeadToHead",
     "IdempotencyKey",
     "Match",
+    "OddsSnapshot",
     "Strategy",
     "Team",
+    "TeamProfile",
     "Tenant",
 ]

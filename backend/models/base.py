@@ -17,6 +17,15 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Every schema the models live in (Alembic and the schema checks compare exactly these).
+MANAGED_SCHEMAS = frozenset({"public", "analytics"})
+
+
+def include_managed_schemas(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic `include_name` hook: compare our schemas only."""
+    return type_ != "schema" or name is None or name in MANAGED_SCHEMAS
+
+
 # Columns that describe a change rather than the entity; never part of an audit diff.
 AUDIT_IGNORED_FIELDS = frozenset(
     {"created_at", "updated_at", "created_by", "updated_by", "change_reason", "version"}

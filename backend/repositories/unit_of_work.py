@@ -19,6 +19,7 @@ from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
 from backend.models.base import Base
 from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
+from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
 from backend.repositories.tenancy import ApiKeyRepository, TenantRecordRepository
 from backend.repositories.trading import BetRepository, IdempotencyRepository, StrategyRepository
@@ -78,6 +79,7 @@ class UnitOfWork:
     bookmakers: BookmakerRepository
     matches: MatchRepository
     audit_log: AuditRepository
+    odds: OddsRepository
     tenants: TenantRecordRepository
     api_keys: ApiKeyRepository
 
@@ -133,6 +135,7 @@ class UnitOfWork:
         self.bookmakers = BookmakerRepository(session)
         self.matches = MatchRepository(session)
         self.audit_log = AuditRepository(session)
+        self.odds = OddsRepository(session)
         self.tenants = TenantRecordRepository(session)
         self.api_keys = ApiKeyRepository(session)
         tenant = self.principal.tenant_id

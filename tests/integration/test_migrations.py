@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from backend.models import Base
+from backend.models.base import include_managed_schemas
 from backend.scripts import localdb, migrate
 
 
@@ -54,9 +55,7 @@ def test_models_and_migrations_agree(raw_engine: object) -> None:
                 "compare_type": True,
                 "compare_server_default": True,
                 "include_schemas": True,
-                "include_name": lambda name, type_, parents: (
-                    type_ != "schema" or name in (None, "public")
-                ),
+                "include_name": include_managed_schemas,
             },
         )
         diff = compare_metadata(context, Base.metadata)

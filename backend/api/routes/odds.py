@@ -1,0 +1,121 @@
+"""Odds: bulk ingestion (JSON or CSV) and the latest, historical and closing prices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from backend.api.deps import AdminDep, PageDep, UnitOfWorkDep
+from backend.api.docs import responses
+from backend.api.problems import ApiProblem
+from backend.api.responses import json_response, page_response
+from backend.api.routing import ApiRoute, is_json_media_type
+from backend.api.schemas.common import MAX_ID, PageOf
+from backend.api.schemas.odds import BatchRead, SnapshotList, SnapshotRead
+from backend.models.odds import OddsSnapshot
+from backend.services import odds as service
+
+router = APIRouter(tags=["odds"], route_class=ApiRoute)
+
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["snapshots"],
+                    "properties": {"snapshots": {"type": "array"}},
+                }
+            },
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "match_id,bookmaker_id,market,selection,price,captured_at\n"
+                "1,1,1x2,home,2.150,2024-08-16T18:00:00Z\n",
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/odds/batch",
+    response_model=BatchRead,
+    openapi_extra=_BATCH_BODY,
+    responses=responses(400, 403, 413, 415, 422),
+)
+async def ingest_batch(request: Request, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+    """Store up to 100,000 snapshots at once (admin); all-or-nothing, duplicates skipped."""
+    content_type = request.headers.get("content-type", "")
+    body = await request.body()
+    try:
+        if is_json_media_type(content_type):
+            batch = service.parse_json(body)
+        elif content_type.split(";", 1)[0].strip().lower() == "text/csv":
+            batch = service.parse_csv(body)
+        else:
+            raise ApiProblem(415, "send application/json or text/csv")
+    except (service.MalformedBody, UnicodeDecodeError) as exc:
+        raise ApiProblem(400, str(exc)) from None
+    result = await run_in_threadpool(uow.run, service.ingest, batch)
+    return json_response(BatchRead.model_validate(result))
+
+
+def _snapshots(rows: Sequence[object]) -> Response:
+    return json_response(SnapshotList(items=[SnapshotRead.model_validate(r) for r in rows]))
+
+
+@router.get(
+    "/v1/matches/{match_id}/odds", response_model=SnapshotList, responses=responses(404, 422)
+)
+def latest_odds(
+    match_id: int,
+    uow: UnitOfWorkDep,
+    at: Annotated[datetime | None, Query(description="RFC 3339 with offset; default now")] = None,
+) -> Response:
+    """The latest price per (bookmaker, market, selection) captured at or before `at`."""
+    if at is not None and at.tzinfo is None:
+        raise ApiProblem(422, "at must carry an offset (RFC 3339)")
+    return _snapshots(uow.run(service.latest_odds, match_id, at))
+
+
+@router.get(
+    "/v1/matches/{match_id}/closing-odds", response_model=SnapshotList, responses=responses(404)
+)
+def closing_odds(match_id: int, uow: UnitOfWorkDep) -> Response:
+    """The latest price per (bookmaker, market, selection) at kickoff: the closing line."""
+    return _snapshots(uow.run(service.closing_odds, match_id))
+
+
+@router.get(
+    "/v1/matches/{match_id}/odds/history",
+    response_model=PageOf[SnapshotRead],
+    responses=responses(404, 422),
+)
+def odds_history(
+    match_id: int,
+    uow: UnitOfWorkDep,
+    page: PageDep,
+    bookmaker_id: Annotated[int | None, Query()] = None,
+    market: Annotated[Literal["1x2", "ou2.5"] | None, Query()] = None,
+    selection: Annotated[Literal["home", "draw", "away", "over", "under"] | None, Query()] = None,
+) -> Response:
+    """Every snapshot of a match, by capture time then id."""
+    filters = []
+    if bookmaker_id is not None:
+        in_range = 0 < bookmaker_id <= MAX_ID
+        filters.append(
+            OddsSnapshot.bookmaker_id == bookmaker_id if in_range else OddsSnapshot.id < 0
+        )
+    if market is not None:
+        filters.append(OddsSnapshot.market == market)
+    if selection is not None:
+        filters.append(OddsSnapshot.selection == selection)
+    result = uow.run(
+        service.history, match_id, filters, page.cursor, page.limit, page.include_total
+    )
+    return page_response([SnapshotRead.model_validate(s) for s in result.items], result)

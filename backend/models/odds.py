@@ -1,0 +1,58 @@
+"""Bookmaker prices: append-only, high volume, one row per (match, book, market, selection,
+time)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.models.base import Base
+from backend.models.trading import PRICE
+
+
+class OddsSnapshot(Base):
+    __tablename__ = "odds_snapshots"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="RESTRICT"), nullable=False
+    )
+    bookmaker_id: Mapped[int] = mapped_column(
+        ForeignKey("bookmakers.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    market: Mapped[str] = mapped_column(String(8), nullable=False)
+    selection: Mapped[str] = mapped_column(String(8), nullable=False)
+    price: Mapped[Decimal] = mapped_column(PRICE, nullable=False)
+    captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        # Also the "latest as of" index: DISTINCT ON (bookmaker, market, selection) ordered by
+        # captured_at DESC within one match walks it directly.
+        UniqueConstraint(
+            "match_id",
+            "bookmaker_id",
+            "market",
+            "selection",
+            "captured_at",
+            name="uq_odds_snapshots_natural_key",
+        ),
+        Index("ix_odds_snapshots_match_id_captured_at_id", "match_id", "captured_at", "id"),
+        CheckConstraint("price >= 1.001 AND price <= 1000", name="price_range"),
+        CheckConstraint(
+            "(market = '1x2' AND selection IN ('home', 'draw', 'away')) OR "
+            "(market = 'ou2.5' AND selection IN ('over', 'under'))",
+            name="market_selection_valid",
+        ),
+    )

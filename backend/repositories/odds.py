@@ -1,0 +1,137 @@
+"""Odds snapshots: bulk ingestion through COPY, and the three price reads, one statement each."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import text
+
+from backend.models.odds import OddsSnapshot
+from backend.repositories.base import Repository
+
+MAX_ID = 2**31 - 1
+COLUMNS = ("match_id", "bookmaker_id", "market", "selection", "price", "captured_at")
+
+_CREATE_STAGE = """
+    CREATE TEMP TABLE odds_in (
+        row_no bigint GENERATED ALWAYS AS IDENTITY,
+        match_id text, bookmaker_id text, market text, selection text, price text,
+        captured_at text
+    ) ON COMMIT DROP
+"""
+# RFC 3339 with an offset; the cast after it catches impossible dates (2024-02-30).
+TIMESTAMP_RE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[t ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+    r"(z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+)
+# One pass over the staged rows: the first bad field of each bad row, in row order. CASE
+# evaluates in order, so a cast only runs on text its pattern already accepted.
+_FIND_INVALID = text(r"""
+    SELECT row_no, field FROM (
+        SELECT i.row_no,
+               CASE
+                 WHEN i.match_id IS NULL OR i.match_id !~ '^[0-9]{1,10}$'
+                      OR i.match_id::numeric NOT BETWEEN 1 AND 2147483647 THEN 'match_id'
+                 WHEN i.bookmaker_id IS NULL OR i.bookmaker_id !~ '^[0-9]{1,10}$'
+                      OR i.bookmaker_id::numeric NOT BETWEEN 1 AND 2147483647
+                   THEN 'bookmaker_id'
+                 WHEN i.market IS NULL OR i.market NOT IN ('1x2', 'ou2.5') THEN 'market'
+                 WHEN i.selection IS NULL
+                      OR (i.market = '1x2' AND i.selection NOT IN ('home', 'draw', 'away'))
+                      OR (i.market = 'ou2.5' AND i.selection NOT IN ('over', 'under'))
+                   THEN 'selection'
+                 WHEN i.price IS NULL OR i.price !~ '^[0-9]{1,7}(\.[0-9]+)?$'
+                      OR i.price::numeric <> round(i.price::numeric, 3)
+                      OR i.price::numeric NOT BETWEEN 1.001 AND 1000 THEN 'price'
+                 WHEN i.captured_at IS NULL OR i.captured_at !~* :timestamp_re
+                   THEN 'captured_at'
+               END AS field
+          FROM odds_in i
+    ) checked
+     WHERE field IS NOT NULL
+     ORDER BY row_no
+     LIMIT 20
+""")
+_FIND_BAD_REFERENCES = text("""
+    SELECT i.row_no,
+           CASE WHEN m.id IS NULL THEN 'match_id' WHEN b.id IS NULL THEN 'bookmaker_id'
+                ELSE 'captured_at' END AS field
+      FROM odds_in i
+      LEFT JOIN matches m ON m.id = i.match_id::int
+      LEFT JOIN bookmakers b ON b.id = i.bookmaker_id::int
+     WHERE m.id IS NULL OR b.id IS NULL
+        OR i.captured_at::timestamptz > now() + interval '5 minutes'
+     ORDER BY i.row_no
+     LIMIT 20
+""")
+_INSERT = text("""
+    INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, price, captured_at)
+    SELECT match_id::int, bookmaker_id::int, market, selection, price::numeric,
+           captured_at::timestamptz
+      FROM odds_in ORDER BY row_no
+    ON CONFLICT ON CONSTRAINT uq_odds_snapshots_natural_key DO NOTHING
+""")
+_LATEST = text("""
+    SELECT DISTINCT ON (bookmaker_id, market, selection)
+           id, match_id, bookmaker_id, market, selection, price, captured_at
+      FROM odds_snapshots
+     WHERE match_id = :match AND captured_at <= :at
+     ORDER BY bookmaker_id, market, selection, captured_at DESC
+""")
+
+
+@dataclass(frozen=True)
+class BadRow:
+    row_no: int  # 1-based position among the data rows
+    field: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    match_id: int
+    bookmaker_id: int
+    market: str
+    selection: str
+    price: Any
+    captured_at: datetime
+
+
+class OddsRepository(Repository[OddsSnapshot]):
+    model_type: ClassVar[type[Any]] = OddsSnapshot
+    entity_name = "odds snapshot"
+
+    def stage(self, csv_rows: bytes | str, columns: Sequence[str] = COLUMNS) -> None:
+        """COPY CSV data rows (no header) into this transaction's staging table."""
+        raw = self.session.connection().connection.dbapi_connection
+        assert raw is not None
+        stream = io.BytesIO(csv_rows.encode() if isinstance(csv_rows, str) else csv_rows)
+        cur: Any = raw.cursor()
+        try:
+            cur.execute(_CREATE_STAGE)
+            cur.copy_expert(
+                f"COPY odds_in ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", stream
+            )
+        finally:
+            cur.close()
+
+    def invalid_rows(self) -> list[BadRow]:
+        found = self.session.execute(_FIND_INVALID, {"timestamp_re": TIMESTAMP_RE})
+        bad = [BadRow(r.row_no, r.field) for r in found]
+        if bad:
+            return bad
+        return [BadRow(r.row_no, r.field) for r in self.session.execute(_FIND_BAD_REFERENCES)]
+
+    def insert_staged(self) -> int:
+        """Insert every staged row not already stored; returns how many were new."""
+        result = self.session.execute(_INSERT)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def latest(self, match_id: int, at: datetime) -> list[Snapshot]:
+        """The latest snapshot per (bookmaker, market, selection) captured at or before `at`."""
+        rows = self.session.execute(_LATEST, {"match": match_id, "at": at})
+        return [Snapshot(*r) for r in rows]
