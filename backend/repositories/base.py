@@ -107,7 +107,7 @@ class Repository(Generic[ModelT]):
             return None
         stmt = self.select().where(self._pk() == ident).options(*options)
         if for_update:
-            stmt = stmt.with_for_update()
+            stmt = stmt.with_for_update(of=self.model_type)
         if refresh:
             stmt = stmt.execution_options(populate_existing=True)
         return self.session.scalars(stmt).one_or_none()

@@ -43,6 +43,11 @@ _DEBIT_AND_INSERT = text(f"""
     )
     SELECT inserted.*, debit.bankroll AS new_bankroll FROM inserted, debit
 """)
+_LEADERBOARD = text("""
+    SELECT strategy_id, name, settled, staked, pnl, avg_clv FROM tenant_leaderboard
+     ORDER BY avg_clv DESC NULLS LAST, pnl DESC, name, strategy_id
+     LIMIT :limit
+""")
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_id, 0))")
 _FIND_LIVE = text("""
     SELECT fingerprint, status_code, response_body FROM idempotency_keys
@@ -219,38 +224,23 @@ class BetRepository(TenantRepository[Bet]):
         )
 
     def leaderboard(self, limit: int) -> list[LeaderboardRow]:
-        """Strategies with a settled bet, by average CLV (nulls last), then P&L, then name."""
-        staked = func.sum(Bet.stake)
-        pnl = func.coalesce(func.sum(_RETURN).filter(Bet.status == "won"), 0) - staked
-        avg_clv = func.avg(Bet.clv)
-        stmt = (
-            select(
-                Strategy.id,
-                Strategy.name,
-                func.count().label("settled"),
-                pnl.label("pnl"),
-                (pnl / func.nullif(staked, 0)).label("roi"),
-                avg_clv.label("avg_clv"),
-            )
-            .join(
-                Strategy, and_(Strategy.id == Bet.strategy_id, Strategy.tenant_id == Bet.tenant_id)
-            )
-            .where(self.owned, _SETTLED)
-            .group_by(Strategy.id, Strategy.name)
-            .order_by(avg_clv.desc().nulls_last(), pnl.desc(), Strategy.name, Strategy.id)
-            .limit(limit)
-        )
+        """Strategies with a settled bet, by average CLV (nulls last), then P&L, then name.
+
+        Read from the materialized view (through the tenant-filtered view over it), which
+        settlement refreshes once it has committed.
+        """
+        rows = self.session.execute(_LEADERBOARD, {"limit": limit})
         return [
             LeaderboardRow(
                 rank=i,
-                strategy_id=r.id,
+                strategy_id=r.strategy_id,
                 name=r.name,
                 settled=r.settled,
-                pnl=Decimal(r.pnl),
-                roi=r.roi,
+                pnl=r.pnl,
+                roi=r.pnl / r.staked if r.staked else None,
                 avg_clv=r.avg_clv,
             )
-            for i, r in enumerate(self.session.execute(stmt), start=1)
+            for i, r in enumerate(rows, start=1)
         ]
 
 

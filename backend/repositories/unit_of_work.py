@@ -21,6 +21,7 @@ from backend.models.base import Base
 from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
+from backend.repositories.settlement import SettlementRepository
 from backend.repositories.tenancy import ApiKeyRepository, TenantRecordRepository
 from backend.repositories.trading import BetRepository, IdempotencyRepository, StrategyRepository
 
@@ -80,6 +81,7 @@ class UnitOfWork:
     matches: MatchRepository
     audit_log: AuditRepository
     odds: OddsRepository
+    settlement: SettlementRepository
     tenants: TenantRecordRepository
     api_keys: ApiKeyRepository
 
@@ -136,6 +138,7 @@ class UnitOfWork:
         self.matches = MatchRepository(session)
         self.audit_log = AuditRepository(session)
         self.odds = OddsRepository(session)
+        self.settlement = SettlementRepository(session)
         self.tenants = TenantRecordRepository(session)
         self.api_keys = ApiKeyRepository(session)
         tenant = self.principal.tenant_id
@@ -175,6 +178,10 @@ class UnitOfWork:
         # close() detaches the loaded objects (their state stays readable, unlike after
         # rollback(), which expires them) and then rolls back whatever was not committed.
         session.close()
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        return self._session_factory
 
     @property
     def session(self) -> Session:

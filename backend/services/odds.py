@@ -22,6 +22,15 @@ from backend.repositories.odds import COLUMNS, BadRow
 from backend.repositories.unit_of_work import UnitOfWork
 
 MAX_ROWS = 100_000
+FIELD_RULES = {
+    "match_id": "match_id must be the id of an existing match",
+    "bookmaker_id": "bookmaker_id must be the id of an existing bookmaker",
+    "market": "market must be 1x2 or ou2.5",
+    "selection": "selection must be home, draw or away (1x2) or over or under (ou2.5)",
+    "price": "price must be a decimal from 1.001 to 1000 with at most 3 places",
+    "captured_at": "captured_at must be an RFC 3339 timestamp with an offset, "
+    "not more than 5 minutes ahead",
+}
 # CSV formula injection is not a concern here: the text only ever reaches COPY.
 _REQUIRED = frozenset(COLUMNS)
 
@@ -156,7 +165,7 @@ def ingest(uow: UnitOfWork, batch: Batch) -> BatchResult:
         bad = [_impossible_timestamp(batch)]
     if bad:
         raise BatchInvalid(
-            [{"loc": batch.loc(b.row_no, b.field), "msg": f"invalid {b.field}"} for b in bad]
+            [{"loc": batch.loc(b.row_no, b.field), "msg": FIELD_RULES[b.field]} for b in bad]
         )
     inserted = uow.odds.insert_staged()
     uow.commit()

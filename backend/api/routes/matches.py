@@ -9,13 +9,21 @@ from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, UnitOfWorkDep
 from backend.api.docs import responses
-from backend.api.responses import page_response, resource_response
+from backend.api.responses import json_response, page_response, resource_response
 from backend.api.routing import ApiRoute
 from backend.api.schemas.common import MAX_ID, PageOf, ShortText
-from backend.api.schemas.matches import MatchCreate, MatchRead, MatchStatus, MatchUpdate
+from backend.api.schemas.matches import (
+    CancelRead,
+    MatchCreate,
+    MatchRead,
+    MatchStatus,
+    MatchUpdate,
+    ResultBody,
+    ResultRead,
+)
 from backend.models.reference import Match
 from backend.repositories.reference import MatchRepository
-from backend.services import crud
+from backend.services import crud, settlement
 from backend.services.reference import ensure_not_finished, ensure_scheduled, matches
 
 router = APIRouter(prefix="/v1/matches", tags=["matches"], route_class=ApiRoute)
@@ -109,3 +117,23 @@ def delete_match(
     """Delete a match (admin); 409 once finished or while odds or bets reference it."""
     uow.run(crud.delete, matches, match_id, expected, ensure_not_finished)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{match_id}/result", response_model=ResultRead, responses=responses(403, 404, 409, 422)
+)
+def post_result(match_id: int, body: ResultBody, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+    """Record the final score (admin) and settle every open bet of every tenant on the match."""
+    settled = uow.run(settlement.post_result, match_id, body.home_score, body.away_score)
+    return json_response(
+        ResultRead(match=MatchRead.model_validate(settled.match), settled_bets=settled.bets)
+    )
+
+
+@router.post("/{match_id}/cancel", response_model=CancelRead, responses=responses(403, 404, 409))
+def cancel_match(match_id: int, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+    """Cancel a match (admin): every open bet is voided and its stake returned."""
+    settled = uow.run(settlement.cancel, match_id)
+    return json_response(
+        CancelRead(match=MatchRead.model_validate(settled.match), voided_bets=settled.bets)
+    )

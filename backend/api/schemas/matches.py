@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from backend.api.schemas.common import (
     InputModel,
@@ -67,3 +67,21 @@ class MatchRead(OutputModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     version: int
+
+
+Score = Annotated[int, Field(strict=True, ge=0, le=99)]
+
+
+class ResultBody(InputModel):
+    home_score: Score
+    away_score: Score
+
+
+class ResultRead(OutputModel):
+    match: MatchRead
+    settled_bets: int
+
+
+class CancelRead(OutputModel):
+    match: MatchRead
+    voided_bets: int

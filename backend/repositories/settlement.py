@@ -1,0 +1,128 @@
+"""Settling and voiding every open bet of a match, across tenants, in one statement each."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditEntry
+
+# The closing price of each (market, selection): the last snapshot at or before kickoff at the
+# sharp bookmaker with the lowest id that has one.
+_CLOSING = """
+    closing AS (
+        SELECT DISTINCT ON (o.market, o.selection) o.market, o.selection, o.price
+          FROM odds_snapshots o
+          JOIN bookmakers bk ON bk.id = o.bookmaker_id AND bk.is_sharp
+         WHERE o.match_id = :match AND o.captured_at <= :kickoff
+         ORDER BY o.market, o.selection, o.bookmaker_id, o.captured_at DESC
+    )"""
+_WON = (
+    "((b.market = '1x2' AND b.selection = :winner_1x2) OR "
+    "(b.market = 'ou2.5' AND b.selection = :winner_ou))"
+)
+# Each bet's return is rounded half-up to cents before it is added; a strategy gets one credit
+# (one version) however many of its bets settled, and none when nothing comes back.
+_CREDIT = """
+    credits AS (
+        SELECT tenant_id, strategy_id, sum(returned) AS amount
+          FROM changed GROUP BY tenant_id, strategy_id
+    ), credited AS (
+        UPDATE strategies s
+           SET bankroll = s.bankroll + c.amount, version = s.version + 1,
+               updated_at = statement_timestamp(), updated_by = :actor
+          FROM credits c
+         WHERE s.id = c.strategy_id AND s.tenant_id = c.tenant_id AND c.amount > 0
+        RETURNING s.id, s.tenant_id, s.bankroll::text AS bankroll, c.amount::text AS amount
+    )
+    SELECT (SELECT coalesce(json_agg(changed), '[]') FROM (
+                SELECT id, tenant_id, status, pnl::text AS pnl,
+                       closing_price::text AS closing_price, clv::text AS clv,
+                       settled_at FROM changed) changed) AS bets,
+           (SELECT coalesce(json_agg(credited), '[]') FROM credited) AS strategies
+"""
+_SETTLE = text(f"""
+    WITH {_CLOSING}, changed AS (
+        UPDATE bets b
+           SET status = CASE WHEN {_WON} THEN 'won' ELSE 'lost' END,
+               settled_at = statement_timestamp(),
+               closing_price = c.price,
+               clv = round(b.price / c.price - 1, 4),
+               pnl = CASE WHEN {_WON} THEN round(b.stake * b.price, 2) - b.stake
+                          ELSE -b.stake END,
+               updated_by = :actor
+          FROM bets o LEFT JOIN closing c ON c.market = o.market AND c.selection = o.selection
+         WHERE b.id = o.id AND o.match_id = :match AND o.status = 'open'
+        RETURNING b.id, b.tenant_id, b.strategy_id, b.status, b.pnl, b.closing_price, b.clv,
+                  b.settled_at,
+                  CASE WHEN b.status = 'won' THEN round(b.stake * b.price, 2) ELSE 0 END
+                    AS returned
+    ), {_CREDIT}
+""")
+_VOID = text(f"""
+    WITH changed AS (
+        UPDATE bets b
+           SET status = 'void', settled_at = statement_timestamp(), pnl = 0,
+               updated_by = :actor
+         WHERE b.match_id = :match AND b.status = 'open'
+        RETURNING b.id, b.tenant_id, b.strategy_id, b.status, b.pnl, b.closing_price, b.clv,
+                  b.settled_at, b.stake AS returned
+    ), {_CREDIT}
+""")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    bets: int
+    strategies: int
+
+
+def _winners(home: int, away: int) -> dict[str, str]:
+    winner = "home" if home > away else "away" if away > home else "draw"
+    return {"winner_1x2": winner, "winner_ou": "over" if home + away >= 3 else "under"}
+
+
+class SettlementRepository:
+    """Set-based settlement; records one audit entry per bet and per credited strategy."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def settle(self, match_id: int, kickoff: Any, home: int, away: int, actor: str) -> Outcome:
+        params = {"match": match_id, "kickoff": kickoff, "actor": actor, **_winners(home, away)}
+        return self._apply(_SETTLE, params, "settle")
+
+    def void(self, match_id: int, actor: str) -> Outcome:
+        return self._apply(_VOID, {"match": match_id, "actor": actor}, "void")
+
+    def _apply(self, statement: Any, params: dict[str, Any], action: str) -> Outcome:
+        bets, strategies = self.session.execute(statement, params).one()
+        audit: AuditBuffer = self.session.info[AUDIT_KEY]
+        for bet in bets:
+            changes: dict[str, list[Any]] = {
+                "status": ["open", bet["status"]],
+                "pnl": [None, bet["pnl"]],
+                "settled_at": [None, bet["settled_at"]],
+            }
+            if bet["closing_price"] is not None:
+                changes["closing_price"] = [None, bet["closing_price"]]
+                changes["clv"] = [None, bet["clv"]]
+            audit.record(AuditEntry(action, "bet", bet["id"], uuid.UUID(bet["tenant_id"]), changes))
+        for credit in strategies:
+            new = Decimal(credit["bankroll"])
+            old = new - Decimal(credit["amount"])
+            audit.record(
+                AuditEntry(
+                    "update",
+                    "strategy",
+                    credit["id"],
+                    uuid.UUID(credit["tenant_id"]),
+                    {"bankroll": [str(old), str(new)]},
+                )
+            )
+        return Outcome(bets=len(bets), strategies=len(strategies))
