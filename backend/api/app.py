@@ -14,6 +14,7 @@ from backend.api.middleware import RequestContextMiddleware
 from backend.api.problems import install_problem_handlers
 from backend.api.routes import (
     admin,
+    analytics,
     audit,
     bets,
     bookmakers,
@@ -63,7 +64,18 @@ def create_app(
 
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, teams, bookmakers, matches, odds, admin, strategies, bets, audit):
+    for module in (
+        health,
+        teams,
+        bookmakers,
+        matches,
+        odds,
+        analytics,
+        admin,
+        strategies,
+        bets,
+        audit,
+    ):
         app.include_router(module.router)
     _declare_security(app)
     return app

@@ -18,7 +18,9 @@ from backend.core.database import sqlstate
 from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
 from backend.models.base import Base
+from backend.repositories.analytics import AnalyticsRepository
 from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
+from backend.repositories.imports import ImportRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
 from backend.repositories.settlement import SettlementRepository
@@ -80,7 +82,9 @@ class UnitOfWork:
     bookmakers: BookmakerRepository
     matches: MatchRepository
     audit_log: AuditRepository
+    analytics: AnalyticsRepository
     odds: OddsRepository
+    imports: ImportRepository
     settlement: SettlementRepository
     tenants: TenantRecordRepository
     api_keys: ApiKeyRepository
@@ -137,7 +141,9 @@ class UnitOfWork:
         self.bookmakers = BookmakerRepository(session)
         self.matches = MatchRepository(session)
         self.audit_log = AuditRepository(session)
+        self.analytics = AnalyticsRepository(session)
         self.odds = OddsRepository(session)
+        self.imports = ImportRepository(session)
         self.settlement = SettlementRepository(session)
         self.tenants = TenantRecordRepository(session)
         self.api_keys = ApiKeyRepository(session)

@@ -1,0 +1,53 @@
+"""Derived team statistics: recompute, a team's profile, and two teams' head-to-head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from backend.core.errors import InvalidInput, NotFound
+from backend.models.analytics import TeamProfile
+from backend.models.reference import Team
+from backend.repositories.analytics import Recomputed
+from backend.repositories.unit_of_work import UnitOfWork
+
+
+def recompute(uow: UnitOfWork) -> Recomputed:
+    """Every profile and every pair, rebuilt in one transaction."""
+    result = uow.analytics.recompute()
+    uow.commit()
+    return result
+
+
+def profile(uow: UnitOfWork, team_id: int) -> TeamProfile:
+    found = uow.analytics.profile(team_id) if uow.teams.get(team_id) is not None else None
+    if found is None:
+        raise NotFound("profile of team", team_id)
+    return found
+
+
+@dataclass(frozen=True)
+class HeadToHeadView:
+    team_a: Team
+    team_b: Team
+    meetings: int
+    team_a_wins: int
+    draws: int
+    team_b_wins: int
+    goals: int
+    last_meeting_at: datetime | None
+
+
+def head_to_head(uow: UnitOfWork, team_a: int, team_b: int) -> HeadToHeadView:
+    if team_a == team_b:
+        raise InvalidInput("team_a and team_b must differ", loc=("query", "team_b"))
+    a, b = uow.teams.get_one(team_a), uow.teams.get_one(team_b)
+    row = uow.analytics.pair(a.id, b.id)
+    if row is None:
+        return HeadToHeadView(a, b, 0, 0, 0, 0, 0, None)
+    a_wins, b_wins = (
+        (row.team_a_wins, row.team_b_wins) if a.id < b.id else (row.team_b_wins, row.team_a_wins)
+    )
+    return HeadToHeadView(
+        a, b, row.meetings, a_wins, row.draws, b_wins, row.goals, row.last_meeting_at
+    )
