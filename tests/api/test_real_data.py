@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
-from sqlalchemy.engine import URL
+from sqlalchemy import Engine, create_engine
 
-from backend.core.database import Database
 from backend.scripts.import_football_data import import_files
 from tests.helpers import assert_problem, count_rows
 
@@ -27,8 +25,26 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def imported(db: Database) -> Any:
-    return import_files(db, [SEASON])
+def stack(fresh_stack: Any) -> Any:
+    return fresh_stack
+
+
+@pytest.fixture(scope="module")
+def imported(stack: Any) -> Any:
+    return import_files(stack.db, [SEASON])
+
+
+@pytest.fixture(scope="module")
+def client(stack: Any) -> TestClient:
+    client: TestClient = stack.client
+    return client
+
+
+@pytest.fixture(scope="module")
+def raw_engine(stack: Any) -> Any:
+    engine = create_engine(stack.url)
+    yield engine
+    engine.dispose()
 
 
 def _team_id(client: TestClient, headers: dict[str, str], name: str) -> int:
@@ -79,9 +95,9 @@ def test_season_import_matches_the_file(
     assert sharp["is_sharp"] is True
 
 
-def test_importing_again_adds_nothing(db: Database, imported: Any, raw_engine: Engine) -> None:
+def test_importing_again_adds_nothing(stack: Any, imported: Any, raw_engine: Engine) -> None:
     before = count_rows(raw_engine, "SELECT count(*) FROM odds_snapshots")
-    again = import_files(db, [SEASON])
+    again = import_files(stack.db, [SEASON])
     assert (again.new_matches, again.inserted) == (0, 0)
     assert again.duplicates == imported.inserted + imported.duplicates
     assert count_rows(raw_engine, "SELECT count(*) FROM odds_snapshots") == before
@@ -148,13 +164,13 @@ def test_profile_and_head_to_head_agree_with_the_csv(
 
 
 def test_cli_names_a_bad_file_and_imports_the_good_ones(
-    tmp_path: Path, database_url: URL, raw_engine: Engine
+    tmp_path: Path, stack: Any, imported: Any
 ) -> None:
     bad = tmp_path / "E0_bad.csv"
     lines = SEASON.read_text(encoding="utf-8-sig").splitlines()
     lines[3] = lines[3].replace("2023", "20x3", 1)
     bad.write_text("\n".join(lines) + "\n")
-    env = {"DATABASE_URL": database_url.render_as_string(hide_password=False), "PATH": "/usr/bin"}
+    env = {"DATABASE_URL": stack.url.render_as_string(hide_password=False), "PATH": "/usr/bin"}
     result = subprocess.run(
         [sys.executable, "-m", "backend.scripts.import_football_data", str(bad), str(SEASON)],
         capture_output=True,
