@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg2
 
+from backend.core.logging import configure_logging
 from backend.scripts import localdb, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -327,7 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--bulk-rounds", type=int, default=2, help="rounds of the bulk cases (0 skips them)"
+    )
     args = parser.parse_args(argv)
+    configure_logging("ERROR")
     ensure_wrk()
 
     explicit = os.environ.get("BENCH_DATABASE_URL")
@@ -390,7 +395,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"  errors {m.errors}",
                         flush=True,
                     )
-        report(results, args)
+        bulk_results = None
+        if args.bulk_rounds:
+            bulk_results = run_bulk(
+                f"http://127.0.0.1:{project_port}", dsn, url, data, args.bulk_rounds
+            )
+        report(results, args, bulk_results)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -401,7 +411,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(results: dict[str, CaseResult], args: argparse.Namespace) -> None:
+def run_bulk(base: str, dsn: str, url: Any, data: dict[str, Any], rounds: int) -> dict[str, Any]:
+    from benchmarks import bulk
+
+    print("- bulk: odds batches of 100,000 rows ...", flush=True)
+    odds = bulk.odds_batches(base, ADMIN_KEY, dsn, data["bookmaker_id"], rounds)
+    print("- bulk: importing the six bundled seasons ...", flush=True)
+    seasons = bulk.season_import(url)
+    print("- bulk: settling 10,000 open bets over 100 strategies ...", flush=True)
+    settle = bulk.settlement(base, ADMIN_KEY, dsn, data["tenant_id"], data["bookmaker_id"], rounds)
+    return {"odds_batch": odds, "season_import": seasons, "settlement": settle}
+
+
+def report(
+    results: dict[str, CaseResult],
+    args: argparse.Namespace,
+    bulk_results: dict[str, Any] | None = None,
+) -> None:
     rows = []
     print()
     print(
@@ -432,6 +458,27 @@ def report(results: dict[str, CaseResult], args: argparse.Namespace) -> None:
                 "project": [m.__dict__ for m in result.project],
                 "floor": [m.__dict__ for m in result.floor],
             }
+        )
+    if bulk_results:
+        o, i, st = (
+            bulk_results["odds_batch"],
+            bulk_results["season_import"],
+            bulk_results["settlement"],
+        )
+        print(
+            f"\nPOST /v1/odds/batch 100k rows: CSV {o['csv_rows_per_s']:,.0f} rows/s "
+            f"({o['csv_ratio']:.2f}x of COPY, target 0.50), JSON {o['json_rows_per_s']:,.0f} "
+            f"rows/s ({o['json_ratio']:.2f}x, target 0.30); raw COPY "
+            f"{o['copy_rows_per_s']:,.0f} rows/s"
+        )
+        print(
+            f"import of {i['files']} seasons: {i['matches']} matches, {i['snapshots']} "
+            f"snapshots in {i['seconds']:.1f} s ({i['snapshots_per_s']:,.0f} snapshots/s)"
+        )
+        print(
+            f"settling {st['bets']} bets over {st['strategies']} strategies: "
+            f"{st['project_s']:.2f} s vs raw SQL {st['floor_s']:.2f} s "
+            f"({st['ratio']:.2f}x)"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "latest.json"
