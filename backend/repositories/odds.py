@@ -75,12 +75,21 @@ _INSERT = text("""
       FROM odds_in ORDER BY row_no
     ON CONFLICT ON CONSTRAINT uq_odds_snapshots_natural_key DO NOTHING
 """)
+# One statement answers both "does the match exist?" and "its latest prices as of `at`"
+# (kickoff when `at` is null: the closing line).
 _LATEST = text("""
-    SELECT DISTINCT ON (bookmaker_id, market, selection)
-           id, match_id, bookmaker_id, market, selection, price, captured_at
-      FROM odds_snapshots
-     WHERE match_id = :match AND captured_at <= :at
-     ORDER BY bookmaker_id, market, selection, captured_at DESC
+    SELECT m.id AS found, s.id, s.match_id, s.bookmaker_id, s.market, s.selection, s.price,
+           s.captured_at
+      FROM matches m
+      LEFT JOIN LATERAL (
+          SELECT DISTINCT ON (o.bookmaker_id, o.market, o.selection) o.*
+            FROM odds_snapshots o
+           WHERE o.match_id = m.id
+             AND o.captured_at <= coalesce(CAST(:at AS timestamptz), m.kickoff_at)
+           ORDER BY o.bookmaker_id, o.market, o.selection, o.captured_at DESC
+      ) s ON true
+     WHERE m.id = :match
+     ORDER BY s.bookmaker_id, s.market, s.selection
 """)
 
 
@@ -131,7 +140,12 @@ class OddsRepository(Repository[OddsSnapshot]):
         result = self.session.execute(_INSERT)
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def latest(self, match_id: int, at: datetime) -> list[Snapshot]:
-        """The latest snapshot per (bookmaker, market, selection) captured at or before `at`."""
-        rows = self.session.execute(_LATEST, {"match": match_id, "at": at})
-        return [Snapshot(*r) for r in rows]
+    def latest(self, match_id: int, at: datetime | None) -> list[Snapshot] | None:
+        """The latest snapshot per (bookmaker, market, selection) captured at or before `at`
+        (the kickoff when None); None when the match does not exist."""
+        if not 0 < match_id <= MAX_ID:
+            return None
+        rows = self.session.execute(_LATEST, {"match": match_id, "at": at}).all()
+        if not rows:
+            return None
+        return [Snapshot(*r[1:]) for r in rows if r.id is not None]

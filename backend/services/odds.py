@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg2 import DataError
@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.exc import DBAPIError
 
 from backend.core.database import sqlstate
-from backend.core.errors import InvalidInput
+from backend.core.errors import InvalidInput, NotFound
 from backend.models.odds import OddsSnapshot
 from backend.repositories.base import Page
 from backend.repositories.odds import COLUMNS, BadRow
@@ -196,13 +196,19 @@ def _copy_line(exc: BaseException) -> int:
 
 
 def latest_odds(uow: UnitOfWork, match_id: int, at: datetime | None) -> Sequence[Any]:
-    match = uow.matches.get_one(match_id)
-    return uow.odds.latest(match.id, at or datetime.now(tz=match.kickoff_at.tzinfo))
+    """Latest prices at `at` (now by default): one statement, 404 included."""
+    found = uow.odds.latest(match_id, at or datetime.now(UTC))
+    if found is None:
+        raise NotFound("match", match_id)
+    return found
 
 
 def closing_odds(uow: UnitOfWork, match_id: int) -> Sequence[Any]:
-    match = uow.matches.get_one(match_id)
-    return uow.odds.latest(match.id, match.kickoff_at)
+    """The closing line: latest prices at kickoff."""
+    found = uow.odds.latest(match_id, None)
+    if found is None:
+        raise NotFound("match", match_id)
+    return found
 
 
 def history(
@@ -213,12 +219,16 @@ def history(
     limit: int,
     include_total: bool,
 ) -> Page[OddsSnapshot]:
-    """Every snapshot of an existing match (404 otherwise), by capture time then id."""
-    match = uow.matches.get_one(match_id)
-    return uow.odds.list(
-        filters=[OddsSnapshot.match_id == match.id, *filters],
+    """Every snapshot of an existing match (404 otherwise), by capture time then id.
+
+    One statement per page; only an empty first page asks whether the match exists."""
+    page = uow.odds.list(
+        filters=[OddsSnapshot.match_id == match_id, *filters],
         order_by=[OddsSnapshot.captured_at],
         cursor=cursor,
         limit=limit,
         include_total=include_total,
     )
+    if not page.items and cursor is None:
+        uow.matches.get_one(match_id)
+    return page

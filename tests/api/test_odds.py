@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from tests.helpers import assert_problem, count_rows, make_bookmaker, make_match
+from backend.core.database import Database
+from tests.helpers import assert_problem, count_rows, count_statements, make_bookmaker, make_match
 
 HEADER = "match_id,bookmaker_id,market,selection,price,captured_at"
 
@@ -213,3 +214,20 @@ def test_latest_history_and_closing(
 def test_snapshots_are_append_only(raw_engine: Engine, statement: str) -> None:
     with raw_engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
         conn.execute(text(statement))
+
+
+def test_each_price_read_is_one_statement(
+    client: TestClient, admin_headers: dict[str, str], target: dict[str, int], db: Database
+) -> None:
+    rows = [_row(target, s, "2.0", "2024-05-18T12:00:00Z") for s in ("home", "draw", "away")]
+    client.post("/v1/odds/batch", json={"snapshots": rows}, headers=admin_headers)
+    m = target["match_id"]
+    for path in (
+        f"/v1/matches/{m}/odds",
+        f"/v1/matches/{m}/closing-odds",
+        f"/v1/matches/{m}/odds/history",
+    ):
+        with count_statements(db.engine) as statements:
+            assert client.get(path, headers=admin_headers).status_code == 200
+        data = [s for s in statements if "set_config" not in s]
+        assert len(data) == 1, (path, data)
