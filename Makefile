@@ -32,9 +32,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Migrations: upgrade/downgrade/upgrade round trip and models == migrations (no autogenerate diff)
+## Migrations and schema: upgrade/downgrade/upgrade round trip, no Alembic autogenerate diff,
+## and `python -m backend.scripts.db_introspection` exiting 0 on a freshly migrated database
 check-migrations: install
-	$(BIN)/python -m pytest -q tests/integration/test_migrations.py
+	$(BIN)/python -m pytest -q tests/integration/test_migrations.py tests/integration/test_introspection.py
 
 ## Each endpoint against its raw-psycopg2 floor (loopback, wrk); table + benchmarks/results/latest.json
 bench: install
