@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
@@ -11,6 +9,7 @@ from backend.api.deps import AdminDep, DatabaseDep
 from backend.api.docs import responses
 from backend.api.responses import json_response
 from backend.api.routing import ApiRoute
+from backend.services.health import readiness
 
 router = APIRouter(route_class=ApiRoute)
 
@@ -40,17 +39,6 @@ class Liveness(BaseModel):
     status: str
 
 
-def readiness(db: Any) -> tuple[int, dict[str, Any]]:
-    """Ping through the pool (bounded to 2 s) and report the pool: one shape, up or down."""
-    ping = db.ping()
-    body = {
-        "status": "ok" if ping["ok"] else "unavailable",
-        "database": {"ok": ping["ok"], "latency_ms": ping["latency_ms"]},
-        "pool": db.pool_status(),
-    }
-    return (200 if ping["ok"] else 503), body
-
-
 @router.get("/health/live", response_model=Liveness, tags=["health"])
 async def live() -> Response:
     """200 while the process serves requests."""
@@ -65,8 +53,8 @@ async def live() -> Response:
 )
 def ready(db: DatabaseDep) -> Response:
     """Ready when `SELECT 1` answers within 2 s; reports latency and the pool."""
-    status, body = readiness(db)
-    return json_response(body, status=status, headers={"Cache-Control": "no-store"})
+    ok, body = readiness(db)
+    return json_response(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/v1/admin/pool", response_model=PoolRead, tags=["admin"], responses=responses(403))
