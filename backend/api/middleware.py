@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.problems import ApiProblem, problem_response
 from backend.core.logging import request_id_var, tenant_id_var
+from backend.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger("oddsdesk.access")
 
@@ -67,13 +68,16 @@ class RequestContextMiddleware:
                 return
             await self.app(scope, _limited(receive, limit), send_with_id)
         finally:
-            duration_ms = (time.perf_counter() - started) * 1000
-            route = scope.get("route")
+            elapsed = time.perf_counter() - started
+            duration_ms = elapsed * 1000
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(scope["method"], route, str(status_holder[0])).inc()
+            HTTP_DURATION.labels(scope["method"], route).observe(elapsed)
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
-                    "route": getattr(route, "path", None) or "unmatched",
+                    "route": route,
                     "status": status_holder[0],
                     "duration_ms": round(duration_ms, 2),
                     "request_id": request_id,

@@ -16,6 +16,7 @@ from starlette.types import Scope
 
 from backend.core import errors
 from backend.core.database import classify_db_error
+from backend.core.metrics import DB_ERRORS
 
 log = logging.getLogger("oddsdesk.api")
 
@@ -232,6 +233,7 @@ def unavailable_response(scope: Scope, kind: str) -> Response:
 async def _database_error(request: Request, exc: Exception) -> Response:
     kind = classify_db_error(exc)
     if kind is not None:
+        DB_ERRORS.labels(kind).inc()
         log.warning("database unavailable", extra={"kind": kind, "error": type(exc).__name__})
         return unavailable_response(request.scope, kind)
     return await _unexpected(request, exc)

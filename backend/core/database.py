@@ -18,6 +18,7 @@ from sqlalchemy.pool import QueuePool
 
 from backend.core.config import Settings, get_settings
 from backend.core.logging import request_id_var
+from backend.core.metrics import SLOW_STATEMENTS
 
 log = logging.getLogger("oddsdesk.db")
 
@@ -105,6 +106,7 @@ def _install_slow_query_log(engine: Engine, threshold_ms: int) -> None:
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
         if elapsed_ms >= threshold_ms:
+            SLOW_STATEMENTS.inc()
             log.warning(
                 "slow statement",
                 extra={

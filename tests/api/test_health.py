@@ -8,6 +8,7 @@ from sqlalchemy import Engine, text
 
 from backend.core.config import Settings
 from backend.core.database import create_database
+from backend.core.metrics import REGISTRY
 from backend.repositories.reference import TeamRepository
 from tests.helpers import assert_problem, make_team
 
@@ -79,6 +80,10 @@ def test_pool_exhausted_is_503_after_the_pool_timeout_then_recovers(
     )
     try:
         with TestClient(create_app(settings, tiny), raise_server_exceptions=False) as client:
+            counted = (
+                REGISTRY.get_sample_value("oddsdesk_db_errors_total", {"kind": "pool_timeout"})
+                or 0.0
+            )
             held = tiny.engine.connect()  # the only connection, taken
             started = time.monotonic()
             response = client.get("/v1/teams", headers=admin_headers)
@@ -87,6 +92,10 @@ def test_pool_exhausted_is_503_after_the_pool_timeout_then_recovers(
             assert "busy" in body["detail"]
             assert response.headers["retry-after"] == "1"
             assert elapsed < 0.5 + 1.0
+            assert (
+                REGISTRY.get_sample_value("oddsdesk_db_errors_total", {"kind": "pool_timeout"})
+                == counted + 1
+            )
             held.close()
             assert client.get("/v1/teams", headers=admin_headers).status_code == 200
     finally:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from backend.api.deps import AdminDep, DatabaseDep
 from backend.api.docs import responses
 from backend.api.responses import json_response
 from backend.api.routing import ApiRoute
+from backend.core.metrics import (
+    POOL_CHECKED_IN,
+    POOL_CHECKED_OUT,
+    POOL_OVERFLOW,
+    POOL_SIZE,
+    REGISTRY,
+)
 from backend.services.health import readiness
 
 router = APIRouter(route_class=ApiRoute)
@@ -61,3 +69,19 @@ def ready(db: DatabaseDep) -> Response:
 def pool(db: DatabaseDep, _: AdminDep) -> Response:
     """The connection pool's status (admin)."""
     return json_response(dict(db.pool_status()), headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+def metrics(db: DatabaseDep) -> Response:
+    """Prometheus metrics of this process."""
+    pool = db.pool_status()
+    POOL_SIZE.set(pool["size"])
+    POOL_CHECKED_OUT.set(pool["checked_out"])
+    POOL_CHECKED_IN.set(pool["checked_in"])
+    POOL_OVERFLOW.set(pool["overflow"])
+    return Response(content=generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
