@@ -24,6 +24,7 @@ from backend.api.routes import (
     strategies,
     teams,
 )
+from backend.core.cache import Caches
 from backend.core.config import Settings, get_settings
 from backend.core.database import Database, create_database
 from backend.core.logging import configure_logging
@@ -46,9 +47,12 @@ def create_app(
     configure_logging(settings.log_level, settings.log_format.value)
     database = db or create_database(settings)
 
+    caches = Caches(settings.cache_max_entries, settings.cache_ttl_s, settings.redis_url)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        caches.close()
         database.dispose()
 
     app = FastAPI(
@@ -60,7 +64,8 @@ def create_app(
     app.state.settings = settings
     app.state.db = database
     app.state.admin_key = admin_key
-    app.state.key_resolver = key_resolver or DatabaseKeyResolver(database.engine)
+    app.state.caches = caches
+    app.state.key_resolver = key_resolver or DatabaseKeyResolver(database.engine, caches)
 
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -46,6 +46,7 @@ async def get_uow(
         principal,
         request_id=request.state.request_id,
         change_reason=reason or None,
+        caches=request.app.state.caches,
     )
 
 

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # to it. Created by the migrations. Empty: run as the login user (not recommended).
     db_app_role: str = Field(default="oddsdesk_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$|^$")
 
+    # Query cache of reference data (teams, bookmakers, API keys) and its invalidation bus.
+    cache_ttl_s: float = Field(default=30.0, ge=0, le=86_400)
+    cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
+    redis_url: str | None = None
+
     # Required to serve the API (checked at app start-up); migrations and scripts run without it.
     admin_api_key: SecretStr | None = None
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")

@@ -60,6 +60,8 @@ class Repository(Generic[ModelT]):
 
     model_type: ClassVar[type[Any]]
     entity_name: ClassVar[str] = "resource"
+    # The query cache serving `get` by id for this model (reference data), if any.
+    cache_name: ClassVar[str | None] = None
     # Constraint name -> message for the domain error raised when it is violated.
     constraint_messages: ClassVar[Mapping[str, str]] = {}
 

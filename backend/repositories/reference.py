@@ -15,6 +15,7 @@ from backend.repositories.base import Repository
 class TeamRepository(Repository[Team]):
     model_type: ClassVar[type[Any]] = Team
     entity_name = "team"
+    cache_name = "teams"
     constraint_messages = {
         "uq_teams_lower_name": "a team with this name already exists",
         "fk_matches_home_team_id_teams": "the team still has matches",
@@ -25,6 +26,7 @@ class TeamRepository(Repository[Team]):
 class BookmakerRepository(Repository[Bookmaker]):
     model_type: ClassVar[type[Any]] = Bookmaker
     entity_name = "bookmaker"
+    cache_name = "bookmakers"
     constraint_messages = {
         "uq_bookmakers_lower_name": "a bookmaker with this name already exists",
     }

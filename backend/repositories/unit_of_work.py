@@ -14,6 +14,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from backend.core.cache import Caches
 from backend.core.database import sqlstate
 from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
@@ -96,8 +97,10 @@ class UnitOfWork:
         *,
         request_id: str | None = None,
         change_reason: str | None = None,
+        caches: Caches | None = None,
     ) -> None:
         self._session_factory = session_factory
+        self.caches = caches
         self.principal = principal
         self.request_id = request_id
         self.change_reason = change_reason
@@ -134,6 +137,10 @@ class UnitOfWork:
         self._committed = False
         self._on_commit = []
         self._bind_repositories(session)
+        if self.principal.key_id is not None and not (self.caches and self.caches.shared):
+            # Invalidations are process-local: re-check the key in the database now (it is
+            # the first statement anyway), so a key revoked on another worker is never served.
+            session.connection()
         return self
 
     def _bind_repositories(self, session: Session) -> None:
@@ -212,6 +219,12 @@ class UnitOfWork:
     def rollback(self) -> None:
         self.session.rollback()
         self.audit.discard()
+
+    def invalidate_after_commit(self, cache: str, key: object = None) -> None:
+        """Drop a cached value once this unit of work commits (never on rollback)."""
+        caches = self.caches
+        if caches is not None and caches.get(cache) is not None:
+            self.on_commit(lambda: caches.invalidate(cache, key))
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this unit of work has committed (never after a rollback)."""

@@ -8,13 +8,11 @@ at once, without an extra round trip.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
-from collections import OrderedDict
 
 from sqlalchemy import Engine, select
 
+from backend.core.cache import Caches
 from backend.core.errors import TenantInactive
 from backend.core.principal import Principal
 from backend.models.tenancy import ApiKey, Tenant
@@ -26,26 +24,14 @@ _MAX_KEY_LENGTH = 128
 class DatabaseKeyResolver:
     """Looks the key's hash up in `api_keys` (one indexed read) on a cache miss."""
 
-    def __init__(self, engine: Engine, ttl_s: float = 60.0, max_entries: int = 10_000) -> None:
+    def __init__(self, engine: Engine, caches: Caches) -> None:
         self.engine = engine
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self.caches = caches
 
     def cached(self, secret: str) -> Principal | None:
         """The principal if this process saw the key recently (no I/O)."""
-        digest = hash_key(secret)
-        with self._lock:
-            hit = self._cache.get(digest)
-            if hit is None:
-                return None
-            principal, expires = hit
-            if expires < time.monotonic():
-                del self._cache[digest]
-                return None
-            self._cache.move_to_end(digest)
-            return principal
+        found: Principal | None = self.caches.api_keys.get(hash_key(secret))
+        return found
 
     def resolve(self, secret: str) -> Principal | None:
         if not secret.startswith(KEY_PREFIX) or len(secret) > _MAX_KEY_LENGTH:
@@ -63,17 +49,9 @@ class DatabaseKeyResolver:
         if not row.is_active:
             raise TenantInactive
         principal = Principal(kind="tenant", actor=row.name, tenant_id=row.tenant_id, key_id=row.id)
-        with self._lock:
-            self._cache[digest] = (principal, time.monotonic() + self.ttl_s)
-            while len(self._cache) > self.max_entries:
-                self._cache.popitem(last=False)
+        self.caches.api_keys.put(digest, principal)
         return principal
 
     def forget(self, key_id: uuid.UUID | None = None, tenant_id: uuid.UUID | None = None) -> None:
-        """Drop cached entries of a key or of a whole tenant."""
-        with self._lock:
-            for digest, (principal, _) in list(self._cache.items()):
-                if principal.key_id == key_id or (
-                    tenant_id is not None and principal.tenant_id == tenant_id
-                ):
-                    del self._cache[digest]
+        """Drop cached lookups of a key or of a whole tenant (on every worker with Redis)."""
+        self.caches.invalidate_principals(key_id=key_id, tenant_id=tenant_id)

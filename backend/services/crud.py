@@ -31,7 +31,13 @@ def create(uow: UnitOfWork, repo: Selector[T], obj: T, options: Sequence[ORMOpti
 
 
 def get(uow: UnitOfWork, repo: Selector[T], ident: Any, options: Sequence[ORMOption] = ()) -> T:
-    return repo(uow).get_one(ident, options=options)
+    """One row by id; reference data is read through the query cache."""
+    repository = repo(uow)
+    cache = uow.caches.get(repository.cache_name) if uow.caches and repository.cache_name else None
+    if cache is None or options:
+        return repository.get_one(ident, options=options)
+    found: T = cache.get_or_load(ident, lambda: repository.get_one(ident))
+    return found
 
 
 def list_page(
@@ -70,6 +76,7 @@ def update(
     if guard is not None:
         guard(obj)
     repo(uow).update(obj, changes)
+    _invalidate(uow, repo(uow), ident)
     uow.commit()
     return obj
 
@@ -86,7 +93,13 @@ def delete(
     if guard is not None:
         guard(obj)
     repo(uow).delete(obj)
+    _invalidate(uow, repo(uow), ident)
     uow.commit()
+
+
+def _invalidate(uow: UnitOfWork, repository: Repository[Any], ident: Any) -> None:
+    if repository.cache_name:
+        uow.invalidate_after_commit(repository.cache_name, ident)
 
 
 def _ident(obj: Base) -> Any:

@@ -6,8 +6,10 @@ import hashlib
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from backend.core.errors import NotFound
+from backend.core.versioning import ExpectedVersion
 from backend.models.tenancy import ApiKey, Tenant
 from backend.repositories.tenancy import ApiKeyRepository, TenantRecordRepository
 from backend.repositories.unit_of_work import UnitOfWork
@@ -56,5 +58,26 @@ def revoke_api_key(uow: UnitOfWork, key_id: uuid.UUID) -> ApiKey:
         raise NotFound("api key", key_id)
     uow.mark(key, "delete")
     uow.api_keys.update(key, {"revoked_at": datetime.now(UTC)})
+    _forget_after_commit(uow, key_id=key.id)
     uow.commit()
     return key
+
+
+def update_tenant(
+    uow: UnitOfWork, tenant_id: uuid.UUID, changes: dict[str, Any], expected: ExpectedVersion
+) -> Tenant:
+    """Rename or (de)activate; cached key lookups of the tenant are dropped after commit."""
+    tenant = uow.tenants.get_one(tenant_id)
+    expected.check(tenant.version)
+    uow.tenants.update(tenant, changes)
+    _forget_after_commit(uow, tenant_id=tenant.id)
+    uow.commit()
+    return tenant
+
+
+def _forget_after_commit(
+    uow: UnitOfWork, key_id: uuid.UUID | None = None, tenant_id: uuid.UUID | None = None
+) -> None:
+    caches = uow.caches
+    if caches is not None:
+        uow.on_commit(lambda: caches.invalidate_principals(key_id=key_id, tenant_id=tenant_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from backend.api.deps import AdminDep, IfMatchDep, PageDep, UnitOfWorkDep
 from backend.api.docs import responses
@@ -91,7 +91,7 @@ def update_tenant(
 ) -> Response:
     """Rename or (de)activate a tenant; an inactive tenant's keys get 403."""
     tenant = uow.run(
-        crud.update, tenancy.tenants, tenant_id, body.model_dump(exclude_unset=True), expected
+        tenancy.update_tenant, tenant_id, body.model_dump(exclude_unset=True), expected
     )
     return resource_response(
         TenantRead.model_validate(tenant), version=tenant.version, headers=PRIVATE
@@ -134,3 +134,9 @@ def admin_audit(
 ) -> Response:
     """Audit entries of reference data, tenants and keys, ordered by time then id."""
     return audit_page(uow, page, AuditLog.tenant_id.is_(None), entity_type, entity_id, action)
+
+
+@router.get("/cache", responses=responses(403))
+def cache_stats(request: Request, _: AdminDep) -> Response:
+    """Query-cache statistics of this worker: hits, misses, evictions, invalidations."""
+    return json_response(request.app.state.caches.describe(), headers=PRIVATE)

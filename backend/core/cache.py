@@ -1,0 +1,222 @@
+"""Read-through caches for reference data, with explicit invalidation after commit.
+
+Each cache is a bounded LRU with a TTL. Writers invalidate through `Caches.invalidate`, which
+the Unit of Work calls only once a write has committed (never before, never for a rollback).
+With REDIS_URL set, invalidations are also published on a Redis channel that every worker
+subscribes to, so a committed change is seen by all workers at once; without it a worker may
+serve a value up to the TTL old after another worker changed it (API keys excepted: see
+UnitOfWork, which re-checks a tenant key in the database whenever invalidations are local).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from backend.core.metrics import CACHE_EVENTS
+
+log = logging.getLogger("oddsdesk.cache")
+
+V = TypeVar("V")
+CHANNEL = "oddsdesk:cache-invalidations"
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    invalidations: int = 0
+
+
+class QueryCache(Generic[V]):
+    def __init__(self, name: str, max_entries: int, ttl_s: float) -> None:
+        self.name = name
+        self.max_entries = max_entries
+        self.ttl_s = ttl_s
+        self.stats = CacheStats()
+        self._data: OrderedDict[Hashable, tuple[V, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _count(self, event: str) -> None:
+        setattr(self.stats, event, getattr(self.stats, event) + 1)
+        CACHE_EVENTS.labels(self.name, event).inc()
+
+    def get(self, key: Hashable) -> V | None:
+        with self._lock:
+            found = self._data.get(key)
+            if found is not None and found[1] >= time.monotonic():
+                self._data.move_to_end(key)
+                self._count("hits")
+                return found[0]
+            if found is not None:
+                del self._data[key]
+                self._count("evictions")
+            self._count("misses")
+            return None
+
+    def put(self, key: Hashable, value: V) -> None:
+        with self._lock:
+            self._data[key] = (value, time.monotonic() + self.ttl_s)
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+                self._count("evictions")
+
+    def get_or_load(self, key: Hashable, load: Callable[[], V]) -> V:
+        """The cached value, or `load()`'s (cached when it returns)."""
+        value = self.get(key)
+        if value is None:
+            value = load()
+            self.put(key, value)
+        return value
+
+    def invalidate(self, key: Hashable | None = None) -> None:
+        """Drop one key, or everything (key None)."""
+        with self._lock:
+            if key is None:
+                self._data.clear()
+            else:
+                self._data.pop(key, None)
+            self._count("invalidations")
+
+    def invalidate_where(self, predicate: Callable[[V], bool]) -> None:
+        with self._lock:
+            for key in [k for k, (v, _) in self._data.items() if predicate(v)]:
+                del self._data[key]
+            self._count("invalidations")
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            size = len(self._data)
+        return {
+            "hits": self.stats.hits,
+            "misses": self.stats.misses,
+            "evictions": self.stats.evictions,
+            "invalidations": self.stats.invalidations,
+            "size": size,
+            "max_entries": self.max_entries,
+            "ttl_s": self.ttl_s,
+        }
+
+
+class Caches:
+    """The process's caches, and how their invalidations reach the other workers."""
+
+    def __init__(self, max_entries: int, ttl_s: float, redis_url: str | None = None) -> None:
+        self.teams: QueryCache[Any] = QueryCache("teams", max_entries, ttl_s)
+        self.bookmakers: QueryCache[Any] = QueryCache("bookmakers", max_entries, ttl_s)
+        self.api_keys: QueryCache[Any] = QueryCache("api_keys", max_entries, ttl_s)
+        self._by_name = {c.name: c for c in (self.teams, self.bookmakers, self.api_keys)}
+        self._origin = uuid.uuid4().hex
+        self._redis: Any = None
+        self._listener: threading.Thread | None = None
+        if redis_url:
+            self._connect(redis_url)
+
+    @property
+    def shared(self) -> bool:
+        """True when invalidations reach every worker (Redis)."""
+        return self._redis is not None
+
+    def get(self, name: str) -> QueryCache[Any] | None:
+        return self._by_name.get(name)
+
+    def invalidate(self, name: str, key: Any = None) -> None:
+        """Drop a key here and, with Redis, in every other worker."""
+        cache = self._by_name[name]
+        cache.invalidate(key)
+        if self._redis is not None:
+            message = orjson.dumps({"o": self._origin, "c": name, "k": _wire(key)})
+            try:
+                self._redis.publish(CHANNEL, message)
+            except Exception:  # the write committed; workers fall back to the TTL
+                log.exception("cache invalidation not published")
+
+    def invalidate_principals(
+        self, key_id: uuid.UUID | None = None, tenant_id: uuid.UUID | None = None
+    ) -> None:
+        """Drop cached API-key lookups of one key or of a whole tenant, on every worker."""
+        self._drop_principals(
+            str(key_id) if key_id else None, str(tenant_id) if tenant_id else None
+        )
+        if self._redis is not None:
+            message = orjson.dumps(
+                {
+                    "o": self._origin,
+                    "c": "api_keys",
+                    "key_id": str(key_id) if key_id else None,
+                    "tenant_id": str(tenant_id) if tenant_id else None,
+                }
+            )
+            try:
+                self._redis.publish(CHANNEL, message)
+            except Exception:
+                log.exception("cache invalidation not published")
+
+    def _drop_principals(self, key_id: str | None, tenant_id: str | None) -> None:
+        self.api_keys.invalidate_where(
+            lambda p: (
+                (key_id is not None and str(p.key_id) == key_id)
+                or (tenant_id is not None and str(p.tenant_id) == tenant_id)
+            )
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "invalidation": "redis" if self.shared else "local",
+            "caches": {n: c.describe() for n, c in self._by_name.items()},
+        }
+
+    # -- Redis ------------------------------------------------------------------------------
+
+    def _connect(self, url: str) -> None:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub.subscribe(CHANNEL)
+        self._redis = client
+        self._listener = threading.Thread(
+            target=self._listen, args=(pubsub,), daemon=True, name="cache-invalidations"
+        )
+        self._listener.start()
+
+    def _listen(self, pubsub: Any) -> None:
+        while True:
+            try:
+                message = pubsub.get_message(timeout=1.0)
+            except Exception:
+                log.exception("cache invalidation channel lost; retrying")
+                time.sleep(1)
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            try:
+                data = orjson.loads(message["data"])
+            except orjson.JSONDecodeError:
+                continue
+            if data.get("o") == self._origin:
+                continue
+            if data.get("c") == "api_keys":
+                self._drop_principals(data.get("key_id"), data.get("tenant_id"))
+                continue
+            cache = self._by_name.get(data.get("c"))
+            if cache is not None:
+                cache.invalidate(data.get("k"))
+
+    def close(self) -> None:
+        if self._redis is not None:
+            self._redis.close()
+
+
+def _wire(key: Any) -> Any:
+    return str(key) if isinstance(key, uuid.UUID) else key
