@@ -1,0 +1,117 @@
+"""The reference-data query cache: read-through, invalidated by commits only, shared via Redis."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from backend.core.config import Settings
+from backend.core.database import create_database
+from backend.core.principal import ADMIN
+from backend.core.versioning import ExpectedVersion
+from backend.repositories.unit_of_work import UnitOfWork
+from backend.services import crud
+from backend.services.reference import teams
+from tests.helpers import make_team
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _stats(client: TestClient, admin: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = client.get("/v1/admin/cache", headers=admin).json()
+    return body
+
+
+def test_reads_hit_the_cache_and_a_write_invalidates_it(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    team = make_team(client, admin_headers, league="Old")
+    url = f"/v1/teams/{team['id']}"
+    before = _stats(client, admin_headers)["caches"]["teams"]
+    assert client.get(url, headers=admin_headers).json()["league"] == "Old"  # miss, loads
+    assert client.get(url, headers=admin_headers).json()["league"] == "Old"  # hit
+    middle = _stats(client, admin_headers)["caches"]["teams"]
+    assert middle["misses"] == before["misses"] + 1
+    assert middle["hits"] == before["hits"] + 1
+    patched = client.patch(
+        url, json={"league": "New"}, headers={**admin_headers, "If-Match": '"1"'}
+    )
+    assert patched.status_code == 200
+    fresh = client.get(url, headers=admin_headers)
+    assert fresh.json()["league"] == "New"
+    assert fresh.headers["etag"] == '"2"'
+    after = _stats(client, admin_headers)["caches"]["teams"]
+    assert after["invalidations"] == middle["invalidations"] + 1
+    metrics = client.get("/metrics").text
+    assert 'oddsdesk_cache_events_total{cache="teams",event="hits"}' in metrics
+
+
+def test_a_rolled_back_write_does_not_invalidate(
+    app: Any, client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    team = make_team(client, admin_headers, league="Kept")
+    other = make_team(client, admin_headers)
+    client.get(f"/v1/teams/{team['id']}", headers=admin_headers)  # cached now
+    caches = app.state.caches
+    before = caches.teams.describe()["invalidations"]
+    uow = UnitOfWork(app.state.db.session_factory, ADMIN, caches=caches)
+    from backend.core.errors import Duplicate
+
+    with pytest.raises(Duplicate):  # renaming onto another team's name rolls back
+        uow.run(
+            crud.update,
+            teams,
+            team["id"],
+            {"name": other["name"]},
+            ExpectedVersion('"1"', required=True),
+        )
+    assert caches.teams.describe()["invalidations"] == before
+    assert caches.teams.get(team["id"]) is not None
+
+
+@pytest.fixture
+def redis_settings(settings: Settings) -> Settings:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379 (CI has one)")
+    return settings.model_copy(update={"redis_url": REDIS_URL})
+
+
+def test_two_workers_see_each_others_invalidations_through_redis(
+    redis_settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    from backend.api.app import create_app
+
+    dbs = [create_database(redis_settings) for _ in range(2)]
+    try:
+        with (
+            TestClient(create_app(redis_settings, dbs[0])) as a,
+            TestClient(create_app(redis_settings, dbs[1])) as b,
+        ):
+            assert _stats(a, admin_headers)["invalidation"] == "redis"
+            team = make_team(a, admin_headers, league="Before")
+            url = f"/v1/teams/{team['id']}"
+            assert a.get(url, headers=admin_headers).json()["league"] == "Before"  # A caches
+            assert a.get(url, headers=admin_headers).json()["league"] == "Before"
+            assert (
+                b.patch(
+                    url, json={"league": "After"}, headers={**admin_headers, "If-Match": '"1"'}
+                ).status_code
+                == 200
+            )
+            deadline = time.monotonic() + 3
+            seen = None
+            while time.monotonic() < deadline:
+                seen = a.get(url, headers=admin_headers).json()["league"]
+                if seen == "After":
+                    break
+                time.sleep(0.05)
+            assert seen == "After"
+    finally:
+        for db in dbs:
+            db.dispose()
