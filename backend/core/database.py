@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from functools import lru_cache
 from typing import Any, TypedDict
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -90,8 +91,53 @@ def build_engine(settings: Settings) -> Engine:
     return engine
 
 
+def _log_slow(statement: str, elapsed_ms: float) -> None:
+    SLOW_STATEMENTS.inc()
+    log.warning(
+        "slow statement",
+        extra={
+            "duration_ms": round(elapsed_ms, 1),
+            "request_id": request_id_var.get(),
+            "statement": " ".join(statement.split())[:500],
+        },
+    )
+
+
+def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any]) -> Any:
+    """Plain SQL on a connection's own DBAPI cursor, inside its current transaction.
+
+    For hot paths: no SQLAlchemy result machinery, still bounded by the connection's
+    timeouts and still in the slow-statement log. Returns the psycopg2 cursor.
+    """
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    started = time.perf_counter()
+    try:
+        cursor.execute(statement, params)
+    except Exception as exc:
+        # Same translation as SQLAlchemy's: callers see DBAPIError subclasses and the pool
+        # drops a connection that died.
+        raise sa_exc.DBAPIError.instance(
+            statement,
+            None,
+            exc,
+            dbapi_base_err=Exception,
+            connection_invalidated=conn.dialect.is_disconnect(exc, dbapi, cursor),  # type: ignore[arg-type]
+        ) from exc
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    threshold = getattr(conn.engine, SLOW_MS_ATTRIBUTE, 0)
+    if threshold and elapsed_ms >= threshold:
+        _log_slow(statement, elapsed_ms)
+    return cursor
+
+
+SLOW_MS_ATTRIBUTE = "_oddsdesk_slow_query_ms"
+
+
 def _install_slow_query_log(engine: Engine, threshold_ms: int) -> None:
     """Log statements slower than the threshold, with duration and request id, never parameters."""
+    setattr(engine, SLOW_MS_ATTRIBUTE, threshold_ms)
     if threshold_ms <= 0:
         return
 
@@ -106,15 +152,7 @@ def _install_slow_query_log(engine: Engine, threshold_ms: int) -> None:
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
         if elapsed_ms >= threshold_ms:
-            SLOW_STATEMENTS.inc()
-            log.warning(
-                "slow statement",
-                extra={
-                    "duration_ms": round(elapsed_ms, 1),
-                    "request_id": request_id_var.get(),
-                    "statement": " ".join(statement.split())[:500],
-                },
-            )
+            _log_slow(statement, elapsed_ms)
 
 
 @dataclass(frozen=True)

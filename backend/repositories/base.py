@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.interfaces import ORMOption
 
+from backend.core.database import raw_execute
 from backend.core.errors import (
     CheckViolation,
     Duplicate,
@@ -69,6 +70,10 @@ class Repository(Generic[ModelT]):
         self.session = session
 
     # -- statements -------------------------------------------------------------------------
+
+    def _raw(self, statement: str, params: Mapping[str, Any]) -> Any:
+        """Plain SQL with %(name)s parameters on this unit of work's connection (hot paths)."""
+        return raw_execute(self.session.connection(), statement, params)
 
     def scoped(self, stmt: Select[Any]) -> Select[Any]:
         """Hook for repositories that restrict every statement (tenant scoping)."""
@@ -248,6 +253,10 @@ class TenantRepository(Repository[ModelT]):
         """The tenant criterion, for bulk statements (UPDATE/DELETE) the repository issues."""
         criterion: ColumnElement[bool] = self.model_type.tenant_id == self.tenant_id
         return criterion
+
+    def _raw(self, statement: str, params: Mapping[str, Any]) -> Any:
+        """Plain SQL with %(name)s parameters on this unit of work's connection (hot paths)."""
+        return raw_execute(self.session.connection(), statement, params)
 
     def scoped(self, stmt: Select[Any]) -> Select[Any]:
         return stmt.where(self.owned)

@@ -7,9 +7,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from sqlalchemy import Row, and_, case, func, select, text
+from sqlalchemy import and_, case, func, select, text
 
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
@@ -18,51 +19,57 @@ from backend.repositories.base import TenantRepository
 
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
 _BET_COLUMNS = tuple(c.key for c in Bet.__table__.c)
-_PLACEMENT_CONTEXT = text("""
-    SELECT (SELECT status FROM strategies WHERE tenant_id = :tenant AND id = :strategy),
-           (SELECT max_stake FROM strategies WHERE tenant_id = :tenant AND id = :strategy),
-           (SELECT status FROM matches WHERE id = :match),
-           (SELECT kickoff_at FROM matches WHERE id = :match),
-           EXISTS (SELECT 1 FROM bookmakers WHERE id = :bookmaker)
-""")
-_DEBIT_AND_INSERT = text(f"""
+_PLACEMENT_CONTEXT = """
+    SELECT (SELECT status FROM strategies WHERE tenant_id = %(tenant)s AND id = %(strategy)s),
+           (SELECT max_stake FROM strategies WHERE tenant_id = %(tenant)s AND id = %(strategy)s),
+           (SELECT status FROM matches WHERE id = %(match)s),
+           (SELECT kickoff_at FROM matches WHERE id = %(match)s),
+           EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s)
+"""
+_DEBIT_AND_INSERT = f"""
     WITH debit AS (
         UPDATE strategies
-           SET bankroll = bankroll - :stake, version = version + 1,
-               updated_at = statement_timestamp(), updated_by = :actor
-         WHERE tenant_id = :tenant_id AND id = :strategy_id AND status = 'active'
-           AND bankroll >= :stake
+           SET bankroll = bankroll - %(stake)s, version = version + 1,
+               updated_at = statement_timestamp(), updated_by = %(actor)s
+         WHERE tenant_id = %(tenant_id)s AND id = %(strategy_id)s AND status = 'active'
+           AND bankroll >= %(stake)s
         RETURNING bankroll
     ), inserted AS (
         INSERT INTO bets (id, tenant_id, strategy_id, match_id, bookmaker_id, market,
                           selection, stake, price, potential_return, created_by, updated_by)
-        SELECT :id, :tenant_id, :strategy_id, :match_id, :bookmaker_id, :market, :selection,
-               :stake, :price, :potential_return, :actor, :actor
+        SELECT %(id)s, %(tenant_id)s, %(strategy_id)s, %(match_id)s, %(bookmaker_id)s,
+               %(market)s, %(selection)s, %(stake)s, %(price)s, %(potential_return)s,
+               %(actor)s, %(actor)s
           FROM debit
         RETURNING {", ".join(_BET_COLUMNS)}
     )
     SELECT inserted.*, debit.bankroll AS new_bankroll FROM inserted, debit
-""")
+"""
 _LEADERBOARD = text("""
     SELECT strategy_id, name, settled, staked, pnl, avg_clv FROM tenant_leaderboard
      ORDER BY avg_clv DESC NULLS LAST, pnl DESC, name, strategy_id
      LIMIT :limit
 """)
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_id, 0))")
-_FIND_LIVE = text("""
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))"
+_FIND_LIVE = """
     SELECT fingerprint, status_code, response_body FROM idempotency_keys
-     WHERE tenant_id = :tenant AND key = :key AND expires_at > now()
-""")
-_SAVE_ANSWER = text("""
+     WHERE tenant_id = %(tenant)s AND key = %(key)s AND expires_at > now()
+"""
+_SAVE_ANSWER = """
     INSERT INTO idempotency_keys AS k
            (tenant_id, key, fingerprint, status_code, response_body, created_at, expires_at)
-    VALUES (:tenant, :key, :fingerprint, :status, :body, now(), now() + interval '24 hours')
+    VALUES (%(tenant)s, %(key)s, %(fingerprint)s, %(status)s, %(body)s, now(),
+            now() + interval '24 hours')
     ON CONFLICT (tenant_id, key) DO UPDATE
        SET fingerprint = excluded.fingerprint, status_code = excluded.status_code,
            response_body = excluded.response_body, created_at = excluded.created_at,
            expires_at = excluded.expires_at
      WHERE k.expires_at <= now()
-""")
+"""
+
+
+# A bet row as the placing statement returned it (plus the strategy's new bankroll).
+PlacedBet = SimpleNamespace
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,7 @@ class BetRepository(TenantRepository[Bet]):
         self, strategy_id: uuid.UUID, match_id: int, bookmaker_id: int
     ) -> PlacementContext:
         """The strategy (this tenant's only), the match and the bookmaker, in one round trip."""
-        row = self.session.execute(
+        row = self._raw(
             _PLACEMENT_CONTEXT,
             {
                 "tenant": str(self.tenant_id),
@@ -144,10 +151,10 @@ class BetRepository(TenantRepository[Bet]):
                 "match": match_id,
                 "bookmaker": bookmaker_id,
             },
-        ).one()
+        ).fetchone()
         return PlacementContext(*row)
 
-    def place(self, values: dict[str, Any], actor: str) -> tuple[Row[Any], Decimal] | None:
+    def place(self, values: dict[str, Any], actor: str) -> tuple[PlacedBet, Decimal] | None:
         """Debit the strategy and insert the bet in ONE statement.
 
         The debit is the conditional UPDATE (active, bankroll >= stake) and the bet is only
@@ -155,11 +162,13 @@ class BetRepository(TenantRepository[Bet]):
         None when the strategy is no longer active or its bankroll is short.
         """
         params = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in values.items()}
-        row = self.session.execute(
+        cursor = self._raw(
             _DEBIT_AND_INSERT, {**params, "tenant_id": str(self.tenant_id), "actor": actor}
-        ).one_or_none()
-        if row is None:
+        )
+        found = cursor.fetchone()
+        if found is None:
             return None
+        row = PlacedBet(**dict(zip((d.name for d in cursor.description), found, strict=True)))
         new_bankroll: Decimal = row.new_bankroll
         stake: Decimal = values["stake"]
         audit = self._audit()
@@ -252,18 +261,16 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
         """Claim the key for this transaction without waiting: False while another request
         holding the same key is still in flight."""
         lock_id = f"{self.tenant_id}:{key}"
-        return bool(self.session.execute(_TRY_LOCK, {"lock_id": lock_id}).scalar_one())
+        return bool(self._raw(_TRY_LOCK, {"lock_id": lock_id}).fetchone()[0])
 
     def find_live(self, key: str) -> StoredAnswer | None:
         """The stored answer under this key, if it has not expired."""
-        row = self.session.execute(
-            _FIND_LIVE, {"tenant": str(self.tenant_id), "key": key}
-        ).one_or_none()
+        row = self._raw(_FIND_LIVE, {"tenant": str(self.tenant_id), "key": key}).fetchone()
         return None if row is None else StoredAnswer(*row)
 
     def save(self, key: str, fingerprint: str, status_code: int, body: str) -> None:
         """Record the answer; an expired record under the same key is replaced."""
-        result = self.session.execute(
+        result = self._raw(
             _SAVE_ANSWER,
             {
                 "tenant": str(self.tenant_id),
@@ -273,7 +280,7 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
                 "body": body,
             },
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             # Unreachable while the advisory lock is held; refuse rather than pay twice.
             raise RuntimeError("a live idempotency record already holds this key")
 

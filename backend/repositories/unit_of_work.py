@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
-from backend.core.database import sqlstate
+from backend.core.database import raw_execute, sqlstate
 from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
 from backend.models.base import Base
@@ -59,9 +59,9 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     if context is None:
         return
     if context.get("key") is None:
-        conn.exec_driver_sql(_SET_RLS_CONTEXT, context)
+        raw_execute(conn, _SET_RLS_CONTEXT, context)
         return
-    status = conn.exec_driver_sql(_SET_RLS_CONTEXT_CHECK_KEY, context).one()[2]
+    status = raw_execute(conn, _SET_RLS_CONTEXT_CHECK_KEY, context).fetchone()[2]
     if status == "inactive":
         raise TenantInactive
     if status != "ok":

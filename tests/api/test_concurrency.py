@@ -103,3 +103,50 @@ def test_concurrent_patches_with_one_etag_give_one_200_and_one_412(
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             assert sorted(pool.map(patch, range(2))) == [200, 412]
+
+
+def test_a_locked_strategy_fails_fast_with_503_while_others_are_served(
+    settings: Any, raw_engine: Engine, admin_headers: dict[str, str]
+) -> None:
+    import time
+
+    from sqlalchemy import text
+
+    from backend.api.app import create_app
+    from backend.core.database import create_database
+    from tests.helpers import make_bookmaker, make_match, make_tenant
+
+    quick = settings.model_copy(update={"db_lock_timeout_ms": 300})
+    db = create_database(quick)
+    try:
+        with TestClient(create_app(quick, db), raise_server_exceptions=False) as client:
+            _, headers = make_tenant(client, admin_headers)
+            match = make_match(client, admin_headers, kickoff_at="2035-06-01T15:00:00Z")
+            book = make_bookmaker(client, admin_headers)
+            locked, free = make_strategy(client, headers), make_strategy(client, headers)
+            with raw_engine.connect() as holder:
+                holder.execute(
+                    text("SELECT 1 FROM strategies WHERE id = :s FOR UPDATE"), {"s": locked["id"]}
+                )
+                started = time.monotonic()
+                blocked = client.post(
+                    "/v1/bets",
+                    json=bet_body(locked["id"], match["id"], book["id"]),
+                    headers=idem(headers),
+                )
+                waited = time.monotonic() - started
+                served = client.post(
+                    "/v1/bets",
+                    json=bet_body(free["id"], match["id"], book["id"]),
+                    headers=idem(headers),
+                )
+                holder.rollback()
+            assert blocked.status_code == 503, blocked.text
+            assert blocked.headers["retry-after"]
+            assert "locked" in blocked.json()["detail"]
+            assert waited < 0.3 + 1.0
+            assert served.status_code == 201
+            after = client.get(f"/v1/strategies/{locked['id']}", headers=headers).json()
+            assert after["bankroll"] == "1000.00"
+    finally:
+        db.dispose()
