@@ -149,7 +149,8 @@ class EmbeddedPostgres:
                     ],
                     timeout=180,
                 )
-            self.port = _free_port(self.preferred_port)
+            # A restart keeps its port: clients (and pools) reconnect to the same address.
+            self.port = self.port or _free_port(self.preferred_port)
             options = (
                 f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data_dir} "
                 "-c max_connections=300"

@@ -9,6 +9,7 @@ back, /health/ready is 200 within 5 s and requests succeed, without restarting t
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,10 @@ POOL_TIMEOUT = 2.0
 @pytest.fixture(scope="module")
 def owned_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
     data = Path(tmp_path_factory.mktemp("faults")) / "pg"
-    server = EmbeddedPostgres(data, port=0)
+    with socket.socket() as probe:  # a port of its own, never the one `make run` uses
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = EmbeddedPostgres(data, port=port)
     server.start()
     try:
         yield server
@@ -100,3 +104,133 @@ def test_stopped_database_answers_503_fast_then_recovers_alone(
     assert client.get(team_url, headers=_headers()).status_code == 200
     after = client.post("/v1/teams", json={"name": "After the outage"}, headers=_headers())
     assert after.status_code == 201
+
+
+def test_connections_killed_during_bets_lose_and_duplicate_nothing(
+    owned_server: EmbeddedPostgres, client: TestClient
+) -> None:
+    """8 clients place 400 bets with their own keys, retrying a key on 503 or 409-in-flight,
+    while every app connection is killed twice a second. Each key must end with exactly one
+    bet; the bankroll must equal the initial one minus the stakes placed; one audit row each."""
+    import threading
+    import uuid as uuid_mod
+    from decimal import Decimal
+
+    import psycopg2
+
+    admin = _headers()
+    tenant = client.post(
+        "/v1/admin/tenants", json={"name": f"Fault {uuid_mod.uuid4().hex[:6]}"}, headers=admin
+    ).json()
+    headers = {"Authorization": f"Bearer {tenant['api_key']['key']}"}
+    home = client.post(
+        "/v1/teams", json={"name": f"H {uuid_mod.uuid4().hex[:6]}"}, headers=admin
+    ).json()
+    away = client.post(
+        "/v1/teams", json={"name": f"A {uuid_mod.uuid4().hex[:6]}"}, headers=admin
+    ).json()
+    match = client.post(
+        "/v1/matches",
+        headers=admin,
+        json={
+            "league": "Faults",
+            "season": "2035-36",
+            "home_team_id": home["id"],
+            "away_team_id": away["id"],
+            "kickoff_at": "2035-09-01T15:00:00Z",
+        },
+    ).json()
+    book = client.post(
+        "/v1/bookmakers", json={"name": f"B {uuid_mod.uuid4().hex[:6]}"}, headers=admin
+    ).json()
+    strategy = client.post(
+        "/v1/strategies",
+        headers=headers,
+        json={"name": "Under fire", "bankroll": "100000.00", "max_stake": "100"},
+    ).json()
+
+    keys = [f"fault-{i}" for i in range(400)]
+    stakes = {k: Decimal(1 + i % 7) for i, k in enumerate(keys)}
+    outcomes: dict[str, list[tuple[int, str | None]]] = {k: [] for k in keys}
+    stop = threading.Event()
+    kills = [0]
+
+    def killer() -> None:
+        while not stop.wait(0.5):
+            conn = psycopg2.connect(localdb.libpq_dsn(owned_server.url()))
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = 'faults' AND pid <> pg_backend_pid() "
+                    "AND backend_type = 'client backend'"
+                )
+                kills[0] += cur.fetchone()[0]
+            conn.close()
+
+    def worker(mine: list[str]) -> None:
+        for key in mine:
+            body = {
+                "strategy_id": strategy["id"],
+                "match_id": match["id"],
+                "bookmaker_id": book["id"],
+                "market": "1x2",
+                "selection": "home",
+                "stake": str(stakes[key]),
+                "price": "2.000",
+            }
+            for _ in range(50):
+                response = client.post(
+                    "/v1/bets", json=body, headers={**headers, "Idempotency-Key": key}
+                )
+                bet_id = response.json().get("id") if response.status_code == 201 else None
+                outcomes[key].append((response.status_code, bet_id))
+                if response.status_code == 201:
+                    break
+                time.sleep(0.02)
+
+    hunter = threading.Thread(target=killer)
+    hunter.start()
+    workers = [threading.Thread(target=worker, args=(keys[i::8],)) for i in range(8)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    hunter.join()
+
+    statuses = {status for attempts in outcomes.values() for status, _ in attempts}
+    assert statuses <= {201, 409, 503}, statuses
+    assert all(attempts[-1][0] == 201 for attempts in outcomes.values())
+    assert kills[0] > 0
+    retried = sum(1 for attempts in outcomes.values() for status, _ in attempts if status != 201)
+    print(f"\nkilled {kills[0]} connections; {retried} attempts answered 503/409 and retried")
+    conn = psycopg2.connect(localdb.libpq_dsn(localdb.with_database(owned_server.url(), "faults")))
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), coalesce(sum(stake), 0) FROM bets WHERE strategy_id = %s",
+            (strategy["id"],),
+        )
+        count, staked = cur.fetchone()
+        cur.execute("SELECT bankroll FROM strategies WHERE id = %s", (strategy["id"],))
+        (bankroll,) = cur.fetchone()
+        cur.execute(
+            "SELECT count(*) FROM audit_log WHERE entity_type = 'bet' AND entity_id IN "
+            "(SELECT id::text FROM bets WHERE strategy_id = %s)",
+            (strategy["id"],),
+        )
+        (audited,) = cur.fetchone()
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'faults' "
+            "AND state = 'idle in transaction'"
+        )
+        (stuck,) = cur.fetchone()
+    conn.close()
+    assert count == len(keys)
+    assert staked == sum(stakes.values())
+    assert bankroll == Decimal("100000.00") - staked
+    assert audited == len(keys)
+    assert stuck == 0
+    # Every key's replays and retries name one bet only.
+    for attempts in outcomes.values():
+        assert len({bet_id for status, bet_id in attempts if status == 201}) == 1
