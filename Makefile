@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format check-migrations bench install clean
+.PHONY: run test lint format check-migrations fuzz bench install clean
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ format: install
 ## and `python -m backend.scripts.db_introspection` exiting 0 on a freshly migrated database
 check-migrations: install
 	$(BIN)/python -m pytest -q tests/integration/test_migrations.py tests/integration/test_introspection.py
+
+## Contract fuzzing: schemathesis on the running app's OpenAPI, as admin and as a tenant
+fuzz: install
+	$(BIN)/python tests/contract/run_schemathesis.py
 
 ## Each endpoint against its raw-psycopg2 floor (loopback, wrk); table + benchmarks/results/latest.json
 bench: install

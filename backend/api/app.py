@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from backend.api.auth import SECURITY_SCHEMES, KeyResolver
+from backend.api.docs import problem_schemas
 from backend.api.middleware import RequestContextMiddleware
 from backend.api.problems import install_problem_handlers
 from backend.api.routes import (
@@ -100,7 +101,9 @@ def _declare_security(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            components = schema.setdefault("components", {})
+            components["securitySchemes"] = SECURITY_SCHEMES
+            components.setdefault("schemas", {}).update(problem_schemas())
             app.openapi_schema = schema
         return app.openapi_schema
 

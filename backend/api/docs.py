@@ -42,16 +42,33 @@ _DESCRIPTIONS = {
 }
 
 
-def responses(*codes: int, auth: bool = True) -> dict[int | str, dict[str, Any]]:
-    """Problem responses for `codes`, plus 401 (authenticated routes), 500 and 503."""
-    wanted = set(codes) | {503}
-    if auth:
-        wanted.add(401)
-    out: dict[int | str, dict[str, Any]] = {}
-    for code in sorted(wanted):
-        out[code] = {
-            "description": _DESCRIPTIONS.get(code, "Error"),
-            "model": Problem,
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-    return out
+_DESCRIPTIONS[500] = "Unexpected failure (logged; no details leak)"
+
+
+def problem(code: int) -> dict[str, Any]:
+    """The OpenAPI response of one problem status: application/problem+json only."""
+    return {
+        "description": _DESCRIPTIONS.get(code, "Error"),
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Problem responses specific to a route (the route class adds the standard ones)."""
+    return {code: problem(code) for code in sorted(codes)}
+
+
+def standard_problems(authenticated: bool, has_body: bool) -> list[int]:
+    codes = [422, 500, 503]
+    if authenticated:
+        codes.append(401)
+    if has_body:
+        codes += [400, 413, 415]
+    return codes
+
+
+def problem_schemas() -> dict[str, Any]:
+    """Component schemas the problem responses refer to."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions = schema.pop("$defs", {})
+    return {"Problem": schema, **definitions}

@@ -231,6 +231,19 @@ def unavailable_response(scope: Scope, kind: str) -> Response:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
+    code = getattr(getattr(exc, "orig", None), "pgcode", None) or ""
+    if code.startswith("22"):
+        # A value PostgreSQL refused (out of range, malformed) that validation let through:
+        # the caller's input, so 422, with nothing of the driver's message.
+        log.warning("data exception from input", extra={"sqlstate": code})
+        return problem_response(
+            request.scope,
+            422,
+            "validation-error",
+            "Invalid request",
+            "a value is out of the range the service can store",
+            extra={"errors": [{"loc": ["body"], "msg": "value out of range"}]},
+        )
     kind = classify_db_error(exc)
     if kind is not None:
         DB_ERRORS.labels(kind).inc()

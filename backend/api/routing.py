@@ -16,6 +16,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from backend.api.auth import SECURITY_SCHEME, AuthRequirement, authenticate, requirement_of
+from backend.api.docs import problem, standard_problems
 from backend.api.problems import ApiProblem
 
 
@@ -52,10 +53,18 @@ def _walk(dependant: Dependant) -> list[Callable[..., Any]]:
 class ApiRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
-        if requirement_of(_walk(self.dependant)) is not None:
+        authenticated = requirement_of(_walk(self.dependant)) is not None
+        if authenticated:
             extra = dict(self.openapi_extra or {})
             extra.setdefault("security", [{SECURITY_SCHEME: []}])
             self.openapi_extra = extra
+        has_body = self.body_field is not None or bool(
+            (self.openapi_extra or {}).get("requestBody")
+        )
+        # Every route documents the problems any route can answer (including FastAPI's own
+        # 422, which would otherwise be documented as application/json).
+        for code in standard_problems(authenticated, has_body):
+            self.responses.setdefault(code, problem(code))
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

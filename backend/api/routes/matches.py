@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -11,7 +10,7 @@ from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, 
 from backend.api.docs import responses
 from backend.api.responses import json_response, page_response, resource_response
 from backend.api.routing import ApiRoute
-from backend.api.schemas.common import MAX_ID, PageOf, ShortText
+from backend.api.schemas.common import MAX_ID, PageOf, ShortText, Timestamp
 from backend.api.schemas.matches import (
     CancelRead,
     MatchCreate,
@@ -51,8 +50,8 @@ def list_matches(
     league: Annotated[ShortText | None, Query()] = None,
     season: Annotated[str | None, Query(max_length=7)] = None,
     status: Annotated[MatchStatus | None, Query()] = None,
-    kickoff_from: Annotated[datetime | None, Query(description="Inclusive")] = None,
-    kickoff_to: Annotated[datetime | None, Query(description="Exclusive")] = None,
+    kickoff_from: Annotated[Timestamp | None, Query(description="Inclusive")] = None,
+    kickoff_to: Annotated[Timestamp | None, Query(description="Exclusive")] = None,
 ) -> Response:
     """List matches, ordered by kickoff then id; both teams embedded."""
     filters = []

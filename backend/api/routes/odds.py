@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -14,7 +13,7 @@ from backend.api.docs import responses
 from backend.api.problems import ApiProblem
 from backend.api.responses import json_response, page_response
 from backend.api.routing import ApiRoute, is_json_media_type
-from backend.api.schemas.common import MAX_ID, PageOf
+from backend.api.schemas.common import MAX_ID, PageOf, Timestamp
 from backend.api.schemas.odds import BatchRead, SnapshotList, SnapshotRead
 from backend.models.odds import OddsSnapshot
 from backend.services import odds as service
@@ -75,11 +74,9 @@ def _snapshots(rows: Sequence[object]) -> Response:
 def latest_odds(
     match_id: int,
     uow: UnitOfWorkDep,
-    at: Annotated[datetime | None, Query(description="RFC 3339 with offset; default now")] = None,
+    at: Annotated[Timestamp | None, Query(description="RFC 3339 with offset; default now")] = None,
 ) -> Response:
     """The latest price per (bookmaker, market, selection) captured at or before `at`."""
-    if at is not None and at.tzinfo is None:
-        raise ApiProblem(422, "at must carry an offset (RFC 3339)")
     return _snapshots(uow.run(service.latest_odds, match_id, at))
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -25,6 +26,14 @@ def _rfc3339_only(value: Any) -> Any:
     return value
 
 
+def _to_utc(value: datetime) -> datetime:
+    """Stored and compared in UTC: any valid offset works, even ones PostgreSQL cannot hold."""
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("timestamp out of range") from None
+
+
 def _utc_z(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -34,7 +43,7 @@ UtcDatetime = Annotated[datetime, PlainSerializer(_utc_z, return_type=str)]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValidator(_to_utc)]
 RefId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
 
