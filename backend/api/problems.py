@@ -231,8 +231,12 @@ def unavailable_response(scope: Scope, kind: str) -> Response:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
-    code = getattr(getattr(exc, "orig", None), "pgcode", None) or ""
-    if code.startswith("22"):
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "pgcode", None) or ""
+    # The driver refuses some values before they reach the server (NUL in text, lone
+    # surrogates); validation rejects them first, this is the net under it.
+    driver_refused = isinstance(orig, ValueError | UnicodeError) and not code
+    if code.startswith("22") or driver_refused:
         # A value PostgreSQL refused (out of range, malformed) that validation let through:
         # the caller's input, so 422, with nothing of the driver's message.
         log.warning("data exception from input", extra={"sqlstate": code})

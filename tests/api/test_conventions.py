@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -193,3 +194,13 @@ def test_limit_outside_range_and_foreign_cursor_are_422(
 ) -> None:
     for query in ("limit=0", "limit=501", "limit=abc", "cursor=not-ours"):
         assert_problem(client.get(f"/v1/teams?{query}", headers=admin_headers), 422)
+
+
+@pytest.mark.parametrize("text", ["nul\u0000inside", "lone \ud800 surrogate"])
+def test_text_postgres_cannot_store_is_422_not_500(
+    client: TestClient, admin_headers: dict[str, str], text: str
+) -> None:
+    body = json.dumps({"name": text}).encode()  # \\u escapes survive JSON encoding
+    headers = {**admin_headers, "Content-Type": "application/json"}
+    assert_problem(client.post("/v1/teams", content=body, headers=headers), 422)
+    assert_problem(client.get("/v1/teams", params={"q": "a\u0000b"}, headers=admin_headers), 422)

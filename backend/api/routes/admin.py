@@ -13,7 +13,7 @@ from backend.api.responses import PRIVATE, json_response, page_response, resourc
 from backend.api.routes.audit import audit_page
 from backend.api.routing import ApiRoute
 from backend.api.schemas.audit import Action, AuditRead, EntityType
-from backend.api.schemas.common import PageOf
+from backend.api.schemas.common import PageOf, QueryText
 from backend.api.schemas.tenants import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -129,7 +129,7 @@ def admin_audit(
     page: PageDep,
     _: AdminDep,
     entity_type: Annotated[EntityType | None, Query()] = None,
-    entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    entity_id: Annotated[QueryText | None, Query(max_length=64)] = None,
     action: Annotated[Action | None, Query()] = None,
 ) -> Response:
     """Audit entries of reference data, tenants and keys, ordered by time then id."""

@@ -12,7 +12,7 @@ from backend.api.docs import responses
 from backend.api.responses import PRIVATE, page_response
 from backend.api.routing import ApiRoute
 from backend.api.schemas.audit import Action, AuditRead, EntityType
-from backend.api.schemas.common import PageOf
+from backend.api.schemas.common import PageOf, QueryText
 from backend.models.audit import AuditLog
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services import crud
@@ -55,7 +55,7 @@ def list_audit(
     page: PageDep,
     principal: TenantDep,
     entity_type: Annotated[EntityType | None, Query()] = None,
-    entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    entity_id: Annotated[QueryText | None, Query(max_length=64)] = None,
     action: Annotated[Action | None, Query()] = None,
 ) -> Response:
     """Your tenant's audit entries, ordered by time then id."""

@@ -10,7 +10,7 @@ from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, 
 from backend.api.docs import responses
 from backend.api.responses import json_response, page_response, resource_response
 from backend.api.routing import ApiRoute
-from backend.api.schemas.common import MAX_ID, PageOf, ShortText, Timestamp
+from backend.api.schemas.common import MAX_ID, PageOf, QueryText, ShortText, Timestamp
 from backend.api.schemas.matches import (
     CancelRead,
     MatchCreate,
@@ -48,7 +48,7 @@ def list_matches(
     page: PageDep,
     team_id: Annotated[int | None, Query(description="Home or away team")] = None,
     league: Annotated[ShortText | None, Query()] = None,
-    season: Annotated[str | None, Query(max_length=7)] = None,
+    season: Annotated[QueryText | None, Query(max_length=7)] = None,
     status: Annotated[MatchStatus | None, Query()] = None,
     kickoff_from: Annotated[Timestamp | None, Query(description="Inclusive")] = None,
     kickoff_to: Annotated[Timestamp | None, Query(description="Exclusive")] = None,

@@ -10,7 +10,7 @@ from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, 
 from backend.api.docs import responses
 from backend.api.responses import page_response, resource_response
 from backend.api.routing import ApiRoute
-from backend.api.schemas.common import PageOf, ShortText
+from backend.api.schemas.common import PageOf, QueryText, ShortText
 from backend.api.schemas.teams import TeamCreate, TeamRead, TeamUpdate
 from backend.models.reference import Team
 from backend.services import crud
@@ -38,7 +38,8 @@ def list_teams(
     league: Annotated[ShortText | None, Query()] = None,
     country: Annotated[ShortText | None, Query()] = None,
     q: Annotated[
-        str | None, Query(max_length=100, description="Case-insensitive substring of the name")
+        QueryText | None,
+        Query(max_length=100, description="Case-insensitive substring of the name"),
     ] = None,
 ) -> Response:
     """List teams, ordered by name then id."""

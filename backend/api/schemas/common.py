@@ -41,8 +41,25 @@ def _utc_z(value: datetime) -> str:
 # Every timestamp the API sends is UTC with a `Z`, whatever offset it arrived with.
 UtcDatetime = Annotated[datetime, PlainSerializer(_utc_z, return_type=str)]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+
+def _storable(value: str) -> str:
+    """PostgreSQL text holds no NUL character, and UTF-8 has no lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+Storable = AfterValidator(_storable)
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable
+]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), Storable]
+# Query values taken literally (not trimmed).
+QueryText = Annotated[str, StringConstraints(max_length=100), Storable]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValidator(_to_utc)]
 RefId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 

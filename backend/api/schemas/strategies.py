@@ -5,12 +5,21 @@ from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
-from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel, UtcDatetime
+from backend.api.schemas.common import (
+    InputModel,
+    Name,
+    OutputModel,
+    PatchModel,
+    Storable,
+    UtcDatetime,
+)
 from backend.api.schemas.money import Bankroll, MoneyOut, RatioOut, Stake
 
 StrategyStatus = Literal["active", "paused", "killed"]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), Storable]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Storable
+]
 
 
 class StrategyCreate(InputModel):
