@@ -97,10 +97,16 @@ def test_stopped_database_answers_503_fast_then_recovers_alone(
     assert client.get("/health/live").status_code == 200
 
     owned_server.start()
-    deadline = time.monotonic() + 5
+    back = time.monotonic()
+    deadline = back + 5
     while client.get("/health/ready").status_code != 200:
         assert time.monotonic() < deadline, "not ready 5 s after the database came back"
         time.sleep(0.1)
+    slowest = max(seconds for _, seconds in answers)
+    print(
+        f"\noutage: {len(answers)} requests, all 503, slowest {slowest * 1000:.0f} ms; "
+        f"ready {(time.monotonic() - back) * 1000:.0f} ms after the restart"
+    )
     assert client.get(team_url, headers=_headers()).status_code == 200
     after = client.post("/v1/teams", json={"name": "After the outage"}, headers=_headers())
     assert after.status_code == 201
@@ -234,3 +240,51 @@ def test_connections_killed_during_bets_lose_and_duplicate_nothing(
     # Every key's replays and retries name one bet only.
     for attempts in outcomes.values():
         assert len({bet_id for status, bet_id in attempts if status == 201}) == 1
+
+
+def _app_connections(server: EmbeddedPostgres) -> tuple[int, int]:
+    """(connections of the app, of which idle in transaction) on the owned server."""
+    import psycopg2
+
+    conn = psycopg2.connect(localdb.libpq_dsn(server.url()))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), count(*) FILTER (WHERE state = 'idle in transaction') "
+            "FROM pg_stat_activity WHERE datname = 'faults' "
+            "AND backend_type = 'client backend'"
+        )
+        total, stuck = cur.fetchone()
+    conn.close()
+    return int(total), int(stuck)
+
+
+def test_all_idle_connections_killed_cost_no_request(
+    owned_server: EmbeddedPostgres, client: TestClient
+) -> None:
+    import psycopg2
+
+    for _ in range(20):  # fill the pool
+        assert client.get("/v1/teams", headers=_headers()).status_code == 200
+    conn = psycopg2.connect(localdb.libpq_dsn(owned_server.url()))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = 'faults' AND backend_type = 'client backend'"
+        )
+        (killed,) = cur.fetchone()
+    conn.close()
+    assert killed >= 1
+    statuses = [client.get("/v1/teams", headers=_headers()).status_code for _ in range(100)]
+    assert statuses == [200] * 100
+
+
+def test_after_the_faults_no_connection_is_stuck_or_beyond_the_pool(
+    owned_server: EmbeddedPostgres, client: TestClient
+) -> None:
+    """Runs after the other fault scenarios of this module (file order)."""
+    total, stuck = _app_connections(owned_server)
+    assert stuck == 0
+    assert total <= 5 + 10  # DB_POOL_SIZE + DB_MAX_OVERFLOW
+    assert client.get("/health/ready").status_code == 200
