@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal, Self
 
-from pydantic import model_validator
+from pydantic import ConfigDict, model_validator
 
 from backend.api.schemas.common import InputModel, OutputModel, RefId, UtcDatetime
 from backend.api.schemas.money import MoneyOut, Price, PriceOut, RatioOut, Stake
@@ -15,6 +15,23 @@ BetStatus = Literal["open", "won", "lost", "void"]
 
 
 class BetCreate(InputModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "strategy_id": "3f2c1d8e-4b6a-4f1e-9c2d-7a8b9c0d1e2f",
+                    "match_id": 2281,
+                    "bookmaker_id": 4,
+                    "market": "1x2",
+                    "selection": "home",
+                    "stake": "25.00",
+                    "price": "2.150",
+                }
+            ]
+        },
+    )
+
     strategy_id: uuid.UUID
     match_id: RefId
     bookmaker_id: RefId

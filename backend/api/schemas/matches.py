@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from backend.api.schemas.common import (
     InputModel,
@@ -31,6 +31,21 @@ Season = Annotated[str, AfterValidator(_season)]
 
 
 class MatchCreate(InputModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "league": "Premier League",
+                    "season": "2025-26",
+                    "home_team_id": 1,
+                    "away_team_id": 2,
+                    "kickoff_at": "2026-08-15T14:00:00Z",
+                }
+            ]
+        },
+    )
+
     league: Name
     season: Season
     home_team_id: RefId

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import StringConstraints
+from pydantic import ConfigDict, StringConstraints
 
 from backend.api.schemas.common import (
     InputModel,
@@ -23,6 +23,20 @@ Reason = Annotated[
 
 
 class StrategyCreate(InputModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Closing-line hunter",
+                    "description": "Backs prices above the sharp line",
+                    "bankroll": "10000.00",
+                    "max_stake": "250.00",
+                }
+            ]
+        },
+    )
+
     name: Name
     description: Description | None = None
     bankroll: Bankroll

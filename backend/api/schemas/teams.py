@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pydantic import ConfigDict
+
 from backend.api.schemas.common import (
     InputModel,
     Name,
@@ -11,6 +13,13 @@ from backend.api.schemas.common import (
 
 
 class TeamCreate(InputModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Arsenal", "country": "England", "league": "Premier League"}]
+        },
+    )
+
     name: Name
     country: ShortText | None = None
     league: ShortText | None = None
