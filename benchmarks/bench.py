@@ -395,12 +395,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"  errors {m.errors}",
                         flush=True,
                     )
+        from benchmarks import bulk as bulk_cases
+
+        statements = bulk_cases.statements_per_request(url, TENANT_KEY, data)
         bulk_results = None
         if args.bulk_rounds:
             bulk_results = run_bulk(
                 f"http://127.0.0.1:{project_port}", dsn, url, data, args.bulk_rounds
             )
-        report(results, args, bulk_results)
+        report(results, args, bulk_results, statements)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -427,6 +430,7 @@ def report(
     results: dict[str, CaseResult],
     args: argparse.Namespace,
     bulk_results: dict[str, Any] | None = None,
+    statements: dict[str, Any] | None = None,
 ) -> None:
     rows = []
     print()
@@ -458,6 +462,11 @@ def report(
                 "project": [m.__dict__ for m in result.project],
                 "floor": [m.__dict__ for m in result.floor],
             }
+        )
+    if statements:
+        print(
+            "\nstatements per request (warm, RLS context included): "
+            + ", ".join(f"{name} {v['statements']}" for name, v in statements.items())
         )
     if bulk_results:
         o, i, st = (

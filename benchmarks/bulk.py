@@ -281,3 +281,42 @@ def _settle_raw(dsn: str, match_id: int) -> None:
         )
         cur.execute(_RAW_SETTLE, {"m": match_id})
     conn.close()
+
+
+def statements_per_request(url: Any, tenant_key: str, data: dict[str, Any]) -> dict[str, Any]:
+    """SQL statements each read sends (RLS context included), at two page sizes."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from backend.api.app import create_app
+    from backend.core.config import Settings
+    from backend.core.database import create_database
+
+    settings = Settings(
+        database_url=url.render_as_string(hide_password=False),
+        admin_api_key="bench-statements-" + uuid.uuid4().hex,
+    )
+    db = create_database(settings)
+    counted: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: counted.append(a[2]))
+    headers = {"Authorization": f"Bearer {tenant_key}"}
+    first, _ = data["teams"]
+    cases = {
+        "GET /v1/teams/{id}": [f"/v1/teams/{first}"],
+        "GET /v1/matches?limit=1": ["/v1/matches?limit=1"],
+        "GET /v1/matches?limit=50": ["/v1/matches?limit=50"],
+        "GET /v1/matches?limit=500": ["/v1/matches?limit=500"],
+    }
+    out: dict[str, Any] = {}
+    try:
+        with TestClient(create_app(settings, db)) as client:
+            for name, paths in cases.items():
+                client.get(paths[0], headers=headers)  # warm: auth and caches filled
+                counted.clear()
+                response = client.get(paths[0], headers=headers)
+                assert response.status_code == 200, response.text
+                # Raw-cursor statements (RLS context, bet hot path) bypass the event: add them.
+                out[name] = {"statements": len(counted) + 1, "sql": counted[:]}
+    finally:
+        db.dispose()
+    return out
