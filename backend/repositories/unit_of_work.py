@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
-from backend.core.database import raw_execute, sqlstate
+from backend.core.database import sqlstate
 from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
 from backend.models.base import Base
@@ -38,6 +38,7 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, de
 MAX_ATTEMPTS = 3
 
 RLS_CONTEXT_KEY = "oddsdesk.rls"
+FIRST_STATEMENT_DONE = "oddsdesk.first_statement_done"
 _SET_RLS_CONTEXT = (
     "SELECT set_config('app.tenant_id', %(tenant)s, true), "
     "set_config('app.bypass_rls', %(bypass)s, true)"
@@ -58,14 +59,18 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     context = session.info.get(RLS_CONTEXT_KEY)
     if context is None:
         return
+    # Through SQLAlchemy, not the raw cursor: this is the transaction's first statement, and a
+    # connection the server killed is found here; SQLAlchemy then invalidates it and every
+    # pooled connection older than it, so `UnitOfWork.run` can retry on a fresh one.
     if context.get("key") is None:
-        raw_execute(conn, _SET_RLS_CONTEXT, context)
-        return
-    status = raw_execute(conn, _SET_RLS_CONTEXT_CHECK_KEY, context).fetchone()[2]
-    if status == "inactive":
-        raise TenantInactive
-    if status != "ok":
-        raise KeyRevoked
+        conn.exec_driver_sql(_SET_RLS_CONTEXT, context)
+    else:
+        status = conn.exec_driver_sql(_SET_RLS_CONTEXT_CHECK_KEY, context).one()[2]
+        if status == "inactive":
+            raise TenantInactive
+        if status != "ok":
+            raise KeyRevoked
+    session.info[FIRST_STATEMENT_DONE] = True
 
 
 class NotATenant(RuntimeError):
@@ -109,6 +114,7 @@ class UnitOfWork:
         self._bets: BetRepository | None = None
         self._idempotency: IdempotencyRepository | None = None
         self._committed = False
+        self._first_done = False
         self._on_commit: list[Callable[[], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -140,7 +146,13 @@ class UnitOfWork:
         if self.principal.key_id is not None and not (self.caches and self.caches.shared):
             # Invalidations are process-local: re-check the key in the database now (it is
             # the first statement anyway), so a key revoked on another worker is never served.
-            session.connection()
+            try:
+                session.connection()
+            except BaseException:
+                # __exit__ will not run for a failed __enter__: close here, so a retry can
+                # open this unit of work again.
+                self.__exit__(None, None, None)
+                raise
         return self
 
     def _bind_repositories(self, session: Session) -> None:
@@ -186,6 +198,7 @@ class UnitOfWork:
         session, self._session = self._session, None
         if session is None:
             return
+        self._first_done = bool(session.info.get(FIRST_STATEMENT_DONE))
         if not self._committed:
             self.audit.discard()
         # close() detaches the loaded objects (their state stays readable, unlike after
@@ -249,7 +262,10 @@ class UnitOfWork:
                 with self:
                     return work(self, *args, **kwargs)
             except DBAPIError as exc:
-                if sqlstate(exc) not in RETRYABLE_SQLSTATES or attempt == MAX_ATTEMPTS:
+                # A connection found dead by the first statement: nothing was done yet.
+                fresh_connection_died = exc.connection_invalidated and not self._first_done
+                retryable = sqlstate(exc) in RETRYABLE_SQLSTATES or fresh_connection_died
+                if not retryable or attempt == MAX_ATTEMPTS:
                     raise
                 log.info(
                     "retrying unit of work", extra={"attempt": attempt, "sqlstate": sqlstate(exc)}

@@ -9,10 +9,12 @@ at once, without an extra round trip.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import Engine, select
 
 from backend.core.cache import Caches
+from backend.core.database import with_fresh_connection_retry
 from backend.core.errors import TenantInactive
 from backend.core.principal import Principal
 from backend.models.tenancy import ApiKey, Tenant
@@ -42,8 +44,12 @@ class DatabaseKeyResolver:
             .join(Tenant, Tenant.id == ApiKey.tenant_id)
             .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
         )
-        with self.engine.connect() as conn:
-            row = conn.execute(stmt).one_or_none()
+
+        def lookup() -> Any:
+            with self.engine.connect() as conn:
+                return conn.execute(stmt).one_or_none()
+
+        row = with_fresh_connection_retry(lookup)
         if row is None:
             return None
         if not row.is_active:
