@@ -180,6 +180,13 @@ def sessions(dsn: str) -> int:
         cur.execute("SELECT pg_stat_clear_snapshot()")
         cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
         (count,) = cur.fetchone()
+        if os.environ.get("BENCH_DEBUG_SESSIONS"):
+            cur.execute(
+                "SELECT application_name, backend_type, count(*), max(backend_start) "
+                "FROM pg_stat_activity WHERE datname = current_database() "
+                "GROUP BY 1, 2"
+            )
+            print("   sessions:", count, cur.fetchall(), flush=True)
     conn.close()
     return int(count)
 
@@ -283,6 +290,14 @@ def measure(
     cpu0, sessions0 = cpu_seconds(proc.pid), sessions(dsn)
     raw = run_wrk(port, script, duration, connections)
     cpu1, sessions1 = cpu_seconds(proc.pid), sessions(dsn) - 1  # minus our own probe
+    if os.environ.get("BENCH_DEBUG_SESSIONS"):
+        import httpx
+
+        pool = httpx.get(
+            f"http://127.0.0.1:{port}/v1/admin/pool",
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        )
+        print("   pool:", pool.status_code, pool.text[:200], flush=True)
     requests = max(1, raw["requests"])
     return Measurement(
         rps=raw["requests"] / (raw["duration_us"] / 1e6),
@@ -354,12 +369,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- database {name}: migrating and loading the data set ...", flush=True)
         migrate.upgrade(url)
         data = load_dataset(dsn)
+        # Both sides get the same pool, holding every concurrent request: no churn.
+        pool = str(args.connections + 2)
         project, project_port = start_server(
             "backend.main:app",
             {
                 "DATABASE_URL": url.render_as_string(hide_password=False),
                 "ADMIN_API_KEY": ADMIN_KEY,
                 "LOG_LEVEL": "WARNING",
+                "DB_POOL_SIZE": pool,
             },
         )
         floor, floor_port = start_server(
@@ -368,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                 "FLOOR_DSN": dsn,
                 "FLOOR_TENANT_ID": data["tenant_id"],
                 "FLOOR_KEY": FLOOR_KEY,
+                "FLOOR_POOL": pool,
             },
         )
         procs += [project, floor]
