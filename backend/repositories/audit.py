@@ -121,6 +121,18 @@ class AuditBuffer:
         self._hints.clear()
 
 
+class AuditedWithoutUnitOfWork(RuntimeError):
+    pass
+
+
+def audit_buffer(session: Session) -> AuditBuffer:
+    """The unit of work's buffer, where set-based statements report the entities they changed."""
+    buffer: AuditBuffer | None = session.info.get(AUDIT_KEY)
+    if buffer is None:
+        raise AuditedWithoutUnitOfWork("audited changes can only be made inside a UnitOfWork")
+    return buffer
+
+
 def _audited(objs: Iterable[object]) -> list[Base]:
     return [o for o in objs if isinstance(o, Base) and o.__audit_entity__ is not None]
 
@@ -156,10 +168,6 @@ def _snapshot(obj: Base) -> dict[str, list[Any]]:
         for a in state.mapper.column_attrs
         if a.key not in AUDIT_IGNORED_FIELDS
     }
-
-
-class AuditedWithoutUnitOfWork(RuntimeError):
-    pass
 
 
 @event.listens_for(Session, "before_flush")

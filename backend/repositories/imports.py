@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditEntry, jsonable
+from backend.repositories.audit import AuditBuffer, AuditEntry, audit_buffer, jsonable
 
 _TEAMS = text("""
     WITH wanted AS (SELECT DISTINCT unnest(CAST(:names AS text[])) AS name),
@@ -67,8 +67,7 @@ class ImportRepository:
         self.session = session
 
     def _audit(self) -> AuditBuffer:
-        buffer: AuditBuffer = self.session.info[AUDIT_KEY]
-        return buffer
+        return audit_buffer(self.session)
 
     def _context(self) -> dict[str, Any]:
         ctx = self._audit().context

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditEntry
+from backend.repositories.audit import AuditEntry, audit_buffer
 
 # The closing price of each (market, selection): the last snapshot at or before kickoff at the
 # sharp bookmaker with the lowest id that has one.
@@ -102,7 +102,7 @@ class SettlementRepository:
 
     def _apply(self, statement: Any, params: dict[str, Any], action: str) -> Outcome:
         bets, strategies = self.session.execute(statement, params).one()
-        audit: AuditBuffer = self.session.info[AUDIT_KEY]
+        audit = audit_buffer(self.session)
         for bet in bets:
             changes: dict[str, list[Any]] = {
                 "status": ["open", bet["status"]],

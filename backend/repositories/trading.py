@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, func, select, text
 
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
-from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditEntry, jsonable
+from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
 from backend.repositories.base import TenantRepository
 
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
@@ -171,7 +171,7 @@ class BetRepository(TenantRepository[Bet]):
         row = PlacedBet(**dict(zip((d.name for d in cursor.description), found, strict=True)))
         new_bankroll: Decimal = row.new_bankroll
         stake: Decimal = values["stake"]
-        audit = self._audit()
+        audit = audit_buffer(self.session)
         audit.record(
             AuditEntry(
                 action="create",
@@ -195,10 +195,6 @@ class BetRepository(TenantRepository[Bet]):
             )
         )
         return row, new_bankroll
-
-    def _audit(self) -> AuditBuffer:
-        buffer: AuditBuffer = self.session.info[AUDIT_KEY]
-        return buffer
 
     def performance(self, strategy_id: uuid.UUID) -> Performance:
         """Counts, money and CLV of one strategy's bets, in one aggregate statement."""
