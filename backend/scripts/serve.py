@@ -67,8 +67,10 @@ def load_demo(env_file: Path = ENV_FILE) -> str | None:
     return os.environ.get("DEMO_API_KEY") or dotenv_values(env_file).get("DEMO_API_KEY")
 
 
-def _raise_exit(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+def _stop(signum: int, frame: FrameType | None) -> None:
+    # An asked-for stop (Ctrl-C, SIGTERM) is an orderly one: `finally` stops PostgreSQL,
+    # and `make run` ends without an error.
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     args = parser.parse_args(argv)
 
-    # Until uvicorn installs its own handlers, SIGTERM must still reach our `finally`.
-    signal.signal(signal.SIGTERM, _raise_exit)
+    # Until uvicorn installs its own handlers (and after it re-raises the signal it caught),
+    # SIGTERM and SIGINT must still reach our `finally`.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     admin_key, generated = ensure_admin_key()
     os.environ["ADMIN_API_KEY"] = admin_key
     settings = load_settings()
