@@ -73,17 +73,18 @@ class RequestContextMiddleware:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             HTTP_REQUESTS.labels(scope["method"], route, str(status_holder[0])).inc()
             HTTP_DURATION.labels(scope["method"], route).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status_holder[0],
-                    "duration_ms": round(duration_ms, 2),
-                    "request_id": request_id,
-                    "tenant_id": tenant_id_var.get(),
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # no record built when nobody reads it
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status_holder[0],
+                        "duration_ms": round(duration_ms, 2),
+                        "request_id": request_id,
+                        "tenant_id": tenant_id_var.get(),
+                    },
+                )
             request_id_var.reset(rid_token)
             tenant_id_var.reset(tenant_token)
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, TypedDict, TypeVar
 
 import orjson
@@ -17,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from backend.core.config import Settings, get_settings
+from backend.core.config import Settings
 from backend.core.logging import request_id_var
 from backend.core.metrics import SLOW_STATEMENTS
 
@@ -214,12 +213,6 @@ def create_database(settings: Settings) -> Database:
     engine = build_engine(settings)
     factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
     return Database(settings=settings, engine=engine, session_factory=factory)
-
-
-@lru_cache(maxsize=1)
-def get_database() -> Database:
-    """The default database of scripts and the app, from the process settings."""
-    return create_database(get_settings())
 
 
 def get_pool_status(engine: Engine) -> PoolStatus:

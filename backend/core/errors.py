@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 
 class DomainError(Exception):
@@ -114,18 +113,3 @@ class TenantInactive(Exception):
 
 class KeyRevoked(Exception):
     """The key was revoked since this process cached it (answered as 401)."""
-
-
-class DatabaseUnavailable(Exception):
-    """PostgreSQL could not serve the request (down, pool exhausted, lock or connection lost)."""
-
-    def __init__(self, reason: str, kind: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.kind = kind
-
-
-def describe(value: Any) -> str:
-    """A short, safe rendering of a user value for error details."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

@@ -22,11 +22,10 @@ from backend.core.database import Database, create_database
 from backend.core.principal import Principal, system
 from backend.models.reference import Bookmaker, Match, Team
 from backend.models.tenancy import Tenant
-from backend.repositories.odds import COLUMNS
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.scripts.import_football_data import import_files
 from backend.scripts.localdb import PROJECT_ROOT
-from backend.services import analytics, odds, strategies, tenancy
+from backend.services import analytics, strategies, tenancy
 
 DATA = PROJECT_ROOT / "data" / "football-data"
 DEMO_TENANT = "Demo Fund"
@@ -98,8 +97,7 @@ def _fixtures(uow: UnitOfWork) -> None:
                     f"{match.id},{book.id},1x2,{selection},{quoted},"
                     f"{(now - timedelta(hours=1)).isoformat()}"
                 )
-    batch = odds.Batch("\n".join(rows).encode() + b"\n", COLUMNS, len(rows), "csv")
-    uow.odds.stage(batch.csv, batch.columns)
+    uow.odds.stage("\n".join(rows).encode() + b"\n")
     uow.odds.insert_staged()
     uow.commit()
 
