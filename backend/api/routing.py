@@ -2,11 +2,17 @@
 
 Order of checks for a matched route: 401/403 (who you are), 415 (body media type),
 400 (malformed JSON, including NaN/Infinity), then FastAPI's schema validation (422).
+
+Routes whose parameters `fastpath.compile_route` can resolve are served by a compiled handler
+(the same checks, the same validated values, the endpoint run in the threadpool); a request
+it cannot resolve, and every route it cannot compile, goes through FastAPI's own handler.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import typing
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
@@ -14,9 +20,12 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.auth import SECURITY_SCHEME, AuthRequirement, authenticate, requirement_of
 from backend.api.docs import problem, standard_problems
+from backend.api.fastpath import Resolver, compile_route
 from backend.api.problems import ApiProblem
 
 
@@ -65,6 +74,11 @@ class ApiRoute(APIRoute):
         # 422, which would otherwise be documented as application/json).
         for code in standard_problems(authenticated, has_body):
             self.responses.setdefault(code, problem(code))
+        resolver = compile_route(self.dependant, self.body_field, self._embed_body_fields)
+        # The compiled resolver, when this route is served by the compiled handler.
+        self.resolver = resolver if resolver is not None and _returns_response(endpoint) else None
+        if self.resolver is not None:
+            self.app = self._compiled_app(self.resolver, fallback=self.app)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -75,11 +89,62 @@ class ApiRoute(APIRoute):
             if requirement is not None:
                 await authenticate(request, requirement)
             if expects_json:
-                body = await request.body()
-                if body:
-                    if not is_json_media_type(request.headers.get("content-type")):
-                        raise ApiProblem(415, "request body must be application/json")
-                    request._json = parse_json(body)
+                await _json_body(request)
             return await handler(request)
 
         return route_handler
+
+    def _compiled_app(self, resolve: Resolver, fallback: ASGIApp) -> ASGIApp:
+        endpoint = self.dependant.call
+        assert endpoint is not None
+        is_async = inspect.iscoroutinefunction(endpoint)
+        requirement = requirement_of(_walk(self.dependant))
+        expects_json = self.body_field is not None
+        overrides = self.dependency_overrides_provider
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive, send)
+            if requirement is not None:
+                await authenticate(request, requirement)
+            body = await _json_body(request) if expects_json else None
+            kwargs = None
+            if not getattr(overrides, "dependency_overrides", None):
+                kwargs = await resolve(request, body, {})
+            if kwargs is None:
+                # Missing or invalid input: FastAPI's handler produces its exact 422.
+                replay = _replay(await request.body()) if expects_json else receive
+                await fallback(scope, replay, send)
+                return
+            if is_async:
+                response = await endpoint(**kwargs)
+            else:
+                response = await run_in_threadpool(endpoint, **kwargs)
+            await response(scope, receive, send)
+
+        return app
+
+
+async def _json_body(request: Request) -> Any:
+    """The parsed JSON body (None when empty), after the media-type and syntax checks."""
+    body = await request.body()
+    if not body:
+        return None
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise ApiProblem(415, "request body must be application/json")
+    request._json = parse_json(body)
+    return request._json
+
+
+def _replay(body: bytes) -> Receive:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _returns_response(endpoint: Callable[..., Any]) -> bool:
+    try:
+        returned = typing.get_type_hints(endpoint).get("return")
+    except Exception:  # an unresolvable annotation: leave the route to FastAPI
+        return False
+    return isinstance(returned, type) and issubclass(returned, Response)
