@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -71,8 +72,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             duration_ms = elapsed * 1000
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(scope["method"], route, str(status_holder[0])).inc()
-            HTTP_DURATION.labels(scope["method"], route).observe(elapsed)
+            _observe(scope["method"], route, status_holder[0], elapsed)
             if log.isEnabledFor(logging.INFO):  # no record built when nobody reads it
                 log.info(
                     "request",
@@ -87,6 +87,25 @@ class RequestContextMiddleware:
                 )
             request_id_var.reset(rid_token)
             tenant_id_var.reset(tenant_token)
+
+
+# Metric children by label values (bounded: route templates, not paths); `labels()` on every
+# request costs more than the observation itself.
+_COUNTERS: dict[tuple[str, str, int], Any] = {}
+_HISTOGRAMS: dict[tuple[str, str], Any] = {}
+
+
+def _observe(method: str, route: str, status: int, elapsed: float) -> None:
+    counter = _COUNTERS.get((method, route, status))
+    if counter is None:
+        counter = _COUNTERS[method, route, status] = HTTP_REQUESTS.labels(
+            method, route, str(status)
+        )
+    histogram = _HISTOGRAMS.get((method, route))
+    if histogram is None:
+        histogram = _HISTOGRAMS[method, route] = HTTP_DURATION.labels(method, route)
+    counter.inc()
+    histogram.observe(elapsed)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

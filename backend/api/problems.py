@@ -248,6 +248,10 @@ async def _database_error(request: Request, exc: Exception) -> Response:
             "a value is out of the range the service can store",
             extra={"errors": [{"loc": ["body"], "msg": "value out of range"}]},
         )
+    if code == "OD401":  # the unit of work's key check, reached outside UnitOfWork.run
+        return await _key_revoked(request, exc)
+    if code == "OD403":
+        return await _tenant_inactive(request, exc)
     kind = classify_db_error(exc)
     if kind is not None:
         DB_ERRORS.labels(kind).inc()

@@ -20,7 +20,9 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.auth import SECURITY_SCHEME, AuthRequirement, authenticate, requirement_of
@@ -75,10 +77,22 @@ class ApiRoute(APIRoute):
         for code in standard_problems(authenticated, has_body):
             self.responses.setdefault(code, problem(code))
         resolver = compile_route(self.dependant, self.body_field, self._embed_body_fields)
+        # The app's router tries routes in order: reject other paths by their static prefix and
+        # depth before the regex (no parameter here spans a "/").
+        static = ":path}" not in self.path
+        self._prefix = self.path_format.split("{", 1)[0] if static else None
+        self._depth = self.path_format.count("/")
         # The compiled resolver, when this route is served by the compiled handler.
         self.resolver = resolver if resolver is not None and _returns_response(endpoint) else None
         if self.resolver is not None:
             self.app = self._compiled_app(self.resolver, fallback=self.app)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if self._prefix is not None and scope["type"] == "http":
+            path = get_route_path(scope)
+            if path.count("/") != self._depth or not path.startswith(self._prefix):
+                return Match.NONE, {}
+        return super().matches(scope)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

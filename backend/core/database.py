@@ -13,6 +13,7 @@ from typing import Any, TypedDict, TypeVar
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -93,6 +94,7 @@ def build_engine(settings: Settings) -> Engine:
         json_deserializer=orjson.loads,
     )
     _install_slow_query_log(engine, settings.db_slow_query_ms)
+    _install_preamble(engine)
     if settings.db_pool_pre_ping:
         _install_idle_ping(engine)
     return engine
@@ -140,15 +142,97 @@ def _log_slow(statement: str, elapsed_ms: float) -> None:
     )
 
 
-def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any]) -> Any:
+# -- the transaction preamble ------------------------------------------------------------------
+# SQL a transaction must run before its first statement (the unit of work's RLS context and key
+# check). It is sent in the same round trip as that first statement (`preamble; statement`:
+# psycopg2 sends one simple query, and the cursor holds the last statement's result), so
+# setting the context costs no round trip of its own.
+
+PREAMBLE_KEY = "oddsdesk.preamble"
+
+
+class Preamble:
+    """SQL (literals only, no parameters) run ahead of the next statement on a connection."""
+
+    __slots__ = ("done", "sql")
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.done = False
+
+
+def set_preamble(conn: Connection, sql: str) -> Preamble:
+    """Run `sql` in front of the next statement of this connection's current transaction."""
+    preamble = Preamble(sql)
+    conn.info[PREAMBLE_KEY] = preamble
+    return preamble
+
+
+def _pending(conn: Connection) -> Preamble | None:
+    preamble: Preamble | None = conn.info.get(PREAMBLE_KEY)
+    return preamble if preamble is not None and not preamble.done else None
+
+
+def _consumed(conn: Connection) -> None:
+    preamble = conn.info.pop(PREAMBLE_KEY, None)
+    if preamble is not None:
+        preamble.done = True
+
+
+def flush_preamble(conn: Connection) -> None:
+    """Run a pending preamble on its own (before work that bypasses cursors, such as COPY)."""
+    if _pending(conn) is not None:
+        raw_execute(conn, None, None).close()
+
+
+def _install_preamble(engine: Engine) -> None:
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _prefix(
+        conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> tuple[str, Any]:
+        preamble = _pending(conn)
+        if preamble is None:
+            return statement, params
+        if many:  # once, not once per parameter set
+            cursor.execute(preamble.sql)
+            _consumed(conn)
+            return statement, params
+        return f"{preamble.sql}; {statement}", params
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _done(conn: Connection, *args: Any) -> None:
+        if PREAMBLE_KEY in conn.info:
+            _consumed(conn)
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context: ExceptionContext) -> None:
+        # The statement that carried it failed: the transaction is aborted (or the connection
+        # gone), so nothing may carry it again (not even ROLLBACK TO SAVEPOINT). It stays
+        # not `done`: no statement of this transaction completed.
+        if context.connection is not None:
+            context.connection.info.pop(PREAMBLE_KEY, None)
+
+    @event.listens_for(engine, "checkin")
+    def _forget(dbapi_connection: Any, record: Any) -> None:
+        # A transaction that ended before any statement leaves nothing for the next user.
+        record.info.pop(PREAMBLE_KEY, None)
+
+
+def raw_execute(conn: Connection, statement: str | None, params: Mapping[str, Any] | None) -> Any:
     """Plain SQL on a connection's own DBAPI cursor, inside its current transaction.
 
     For hot paths: no SQLAlchemy result machinery, still bounded by the connection's
-    timeouts and still in the slow-statement log. Returns the psycopg2 cursor.
+    timeouts, still after the transaction's preamble and in the slow-statement log. Returns
+    the psycopg2 cursor. (`statement` None: just the pending preamble.)
     """
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
+    preamble = _pending(conn)
+    if preamble is not None:
+        statement = preamble.sql if statement is None else f"{preamble.sql}; {statement}"
     cursor = dbapi.cursor()
+    if statement is None:
+        return cursor
     started = time.perf_counter()
     try:
         cursor.execute(statement, params)
@@ -156,11 +240,14 @@ def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any]) -> 
         # Same translation as SQLAlchemy's: callers see DBAPIError subclasses, and a
         # connection that died is invalidated so the pool never hands it out again.
         dead = conn.dialect.is_disconnect(exc, dbapi, cursor)  # type: ignore[arg-type]
+        conn.info.pop(PREAMBLE_KEY, None)
         if dead:
             conn.invalidate(exc)
         raise sa_exc.DBAPIError.instance(
             statement, None, exc, dbapi_base_err=Exception, connection_invalidated=dead
         ) from exc
+    if preamble is not None:
+        _consumed(conn)
     elapsed_ms = (time.perf_counter() - started) * 1000
     threshold = getattr(conn.engine, SLOW_MS_ATTRIBUTE, 0)
     if threshold and elapsed_ms >= threshold:

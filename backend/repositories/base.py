@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     Select,
     SmallInteger,
+    bindparam,
     func,
     select,
     tuple_,
@@ -69,6 +70,26 @@ class Repository(Generic[ModelT]):
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    # Per class: the plain by-id SELECT, built once with bound parameters. SQLAlchemy memoizes
+    # a statement object's cache key, so reusing it skips building and keying it per call.
+    _by_id_statements: ClassVar[dict[type[Any], Select[Any]]] = {}
+
+    def _by_id(self) -> tuple[Select[Any], dict[str, Any]]:
+        stmt = Repository._by_id_statements.get(type(self))
+        if stmt is None:
+            stmt = self.scoped_by_param(select(self.model_type)).where(
+                self._pk() == bindparam("ident")
+            )
+            Repository._by_id_statements[type(self)] = stmt
+        return stmt, self.scope_params({"ident": None})
+
+    def scoped_by_param(self, stmt: Select[Any]) -> Select[Any]:
+        """`scoped()` with its values as bound parameters (for statements built once)."""
+        return stmt
+
+    def scope_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        return params
+
     # -- statements -------------------------------------------------------------------------
 
     def _raw(self, statement: str, params: Mapping[str, Any]) -> Any:
@@ -112,6 +133,11 @@ class Repository(Generic[ModelT]):
         (after a set-based UPDATE changed it behind the identity map)."""
         if not self._valid_ident(ident):
             return None
+        if not (options or for_update or refresh):
+            by_id, params = self._by_id()
+            params["ident"] = ident
+            found: ModelT | None = self.session.scalars(by_id, params).one_or_none()
+            return found
         stmt = self.select().where(self._pk() == ident).options(*options)
         if for_update:
             stmt = stmt.with_for_update(of=self.model_type)
@@ -260,6 +286,13 @@ class TenantRepository(Repository[ModelT]):
 
     def scoped(self, stmt: Select[Any]) -> Select[Any]:
         return stmt.where(self.owned)
+
+    def scoped_by_param(self, stmt: Select[Any]) -> Select[Any]:
+        return stmt.where(self.model_type.tenant_id == bindparam("scope_tenant_id"))
+
+    def scope_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        params["scope_tenant_id"] = self.tenant_id
+        return params
 
     def add(self, obj: ModelT) -> ModelT:
         obj.tenant_id = self.tenant_id  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import text
 
+from backend.core.database import flush_preamble
 from backend.models.odds import OddsSnapshot
 from backend.repositories.base import Repository
 
@@ -116,7 +117,9 @@ class OddsRepository(Repository[OddsSnapshot]):
 
     def stage(self, csv_rows: bytes | str, columns: Sequence[str] = COLUMNS) -> None:
         """COPY CSV data rows (no header) into this transaction's staging table."""
-        raw = self.session.connection().connection.dbapi_connection
+        connection = self.session.connection()
+        flush_preamble(connection)  # COPY bypasses the cursor events that would send it
+        raw = connection.connection.dbapi_connection
         assert raw is not None
         stream = io.BytesIO(csv_rows.encode() if isinstance(csv_rows, str) else csv_rows)
         cur: Any = raw.cursor()

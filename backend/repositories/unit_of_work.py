@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
-from backend.core.database import sqlstate
+from backend.core.database import flush_preamble, set_preamble, sqlstate
 from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
 from backend.models.base import Base
@@ -38,39 +38,47 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, de
 MAX_ATTEMPTS = 3
 
 RLS_CONTEXT_KEY = "oddsdesk.rls"
-FIRST_STATEMENT_DONE = "oddsdesk.first_statement_done"
-_SET_RLS_CONTEXT = (
-    "SELECT set_config('app.tenant_id', %(tenant)s, true), "
-    "set_config('app.bypass_rls', %(bypass)s, true)"
-)
-# For a tenant key, the same round trip re-checks the key: a revoked key or a deactivated
-# tenant is refused even when a worker's auth cache still remembers it.
-_SET_RLS_CONTEXT_CHECK_KEY = (
-    _SET_RLS_CONTEXT + ", (SELECT CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked' "
-    "WHEN NOT t.is_active THEN 'inactive' ELSE 'ok' END "
-    "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = %(key)s)"
-)
+PREAMBLE_SESSION_KEY = "oddsdesk.preamble"
+KEY_REVOKED_SQLSTATE = "OD401"  # raised by oddsdesk_assert_api_key() (migration 0004)
+TENANT_INACTIVE_SQLSTATE = "OD403"
+
+
+def _context_sql(tenant: str, bypass: str, key: str | None) -> str:
+    # Literals, not parameters: the preamble rides in front of statements of any paramstyle.
+    # Every value is our own (a UUID's text, 'on' or 'off'), never the client's.
+    sql = (
+        f"SELECT set_config('app.tenant_id', '{tenant}', true), "
+        f"set_config('app.bypass_rls', '{bypass}', true)"
+    )
+    if key is not None:
+        # For a tenant key the same round trip re-checks the key: a revoked key or a
+        # deactivated tenant is refused even when a worker's auth cache still remembers it.
+        sql += f", oddsdesk_assert_api_key('{key}')"
+    return sql
 
 
 @event.listens_for(Session, "after_begin")
 def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
     """Every transaction of a unit of work starts by telling PostgreSQL whose rows it may see
-    (SET LOCAL semantics: it ends with the transaction, so pooled connections carry nothing)."""
+    (SET LOCAL semantics: it ends with the transaction, so pooled connections carry nothing).
+
+    Sent as the preamble of the transaction's first statement, in the same round trip. A
+    connection the server killed is found by that statement; SQLAlchemy then invalidates it
+    and every pooled connection older than it, so `UnitOfWork.run` can retry on a fresh one.
+    """
     context = session.info.get(RLS_CONTEXT_KEY)
-    if context is None:
+    if context is None or transaction.nested:  # a savepoint lives in the context already set
         return
-    # Through SQLAlchemy, not the raw cursor: this is the transaction's first statement, and a
-    # connection the server killed is found here; SQLAlchemy then invalidates it and every
-    # pooled connection older than it, so `UnitOfWork.run` can retry on a fresh one.
-    if context.get("key") is None:
-        conn.exec_driver_sql(_SET_RLS_CONTEXT, context)
-    else:
-        status = conn.exec_driver_sql(_SET_RLS_CONTEXT_CHECK_KEY, context).one()[2]
-        if status == "inactive":
-            raise TenantInactive
-        if status != "ok":
-            raise KeyRevoked
-    session.info[FIRST_STATEMENT_DONE] = True
+    session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, _context_sql(**context))
+
+
+def _key_error(exc: DBAPIError) -> Exception | None:
+    state = sqlstate(exc)
+    if state == KEY_REVOKED_SQLSTATE:
+        return KeyRevoked()
+    if state == TENANT_INACTIVE_SQLSTATE:
+        return TenantInactive()
+    return None
 
 
 class NotATenant(RuntimeError):
@@ -115,6 +123,7 @@ class UnitOfWork:
         self._idempotency: IdempotencyRepository | None = None
         self._committed = False
         self._first_done = False
+        self._must_check_key = False
         self._on_commit: list[Callable[[], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -132,27 +141,21 @@ class UnitOfWork:
             )
         )
         session.info[AUDIT_KEY] = self.audit
-        tenant = self.principal.tenant_id
+        tenant, key = self.principal.tenant_id, self.principal.key_id
         session.info[RLS_CONTEXT_KEY] = {
             "tenant": str(tenant) if tenant else "",
             # Admin and system units work across tenants (settlement, purges); tenant units never.
             "bypass": "off" if tenant else "on",
-            "key": self.principal.key_id,
+            "key": str(key) if key else None,
         }
+        # Without a shared cache, invalidations are process-local: the key is re-checked in
+        # the database by every unit of work (with its first statement, or on its own before
+        # the unit ends when it ran none), so a key revoked on another worker is never served.
+        self._must_check_key = key is not None and not (self.caches and self.caches.shared)
         self._session = session
         self._committed = False
         self._on_commit = []
         self._bind_repositories(session)
-        if self.principal.key_id is not None and not (self.caches and self.caches.shared):
-            # Invalidations are process-local: re-check the key in the database now (it is
-            # the first statement anyway), so a key revoked on another worker is never served.
-            try:
-                session.connection()
-            except BaseException:
-                # __exit__ will not run for a failed __enter__: close here, so a retry can
-                # open this unit of work again.
-                self.__exit__(None, None, None)
-                raise
         return self
 
     def _bind_repositories(self, session: Session) -> None:
@@ -195,15 +198,28 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session, self._session = self._session, None
+        session = self._session
         if session is None:
             return
-        self._first_done = bool(session.info.get(FIRST_STATEMENT_DONE))
-        if not self._committed:
-            self.audit.discard()
-        # close() detaches the loaded objects (their state stays readable, unlike after
-        # rollback(), which expires them) and then rolls back whatever was not committed.
-        session.close()
+        try:
+            if exc_type is None and not self._committed:
+                self._check_key(session)  # a unit that only read from caches still checks
+        finally:
+            self._session = None
+            preamble = session.info.get(PREAMBLE_SESSION_KEY)
+            self._first_done = preamble is not None and preamble.done
+            if not self._committed:
+                self.audit.discard()
+            # close() detaches the loaded objects (their state stays readable, unlike after
+            # rollback(), which expires them) and then rolls back whatever was not committed.
+            session.close()
+
+    def _check_key(self, session: Session) -> None:
+        if not self._must_check_key:
+            return
+        preamble = session.info.get(PREAMBLE_SESSION_KEY)
+        if preamble is None or not preamble.done:
+            flush_preamble(session.connection())
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
@@ -220,6 +236,7 @@ class UnitOfWork:
         session = self.session
         session.flush()
         self.audit.write(session)
+        self._check_key(session)
         session.commit()
         self._committed = True
         callbacks, self._on_commit = self._on_commit, []
@@ -262,6 +279,9 @@ class UnitOfWork:
                 with self:
                     return work(self, *args, **kwargs)
             except DBAPIError as exc:
+                refused = _key_error(exc)
+                if refused is not None:
+                    raise refused from exc
                 # A connection found dead by the first statement: nothing was done yet.
                 fresh_connection_died = exc.connection_invalidated and not self._first_done
                 retryable = sqlstate(exc) in RETRYABLE_SQLSTATES or fresh_connection_died

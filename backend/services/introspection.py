@@ -71,6 +71,7 @@ DECLARED_OBJECTS: tuple[Declared, ...] = (
     Declared("materialized_view", "public", "strategy_leaderboard", "strategy_leaderboard"),
     Declared("view", "public", "tenant_leaderboard", "tenant_leaderboard"),
     Declared("function", "public", "", "refresh_strategy_leaderboard"),
+    Declared("function", "public", "", "oddsdesk_assert_api_key"),
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.helpers import assert_problem, count_rows, make_tenant, unique
+from tests.helpers import assert_problem, count_rows, make_team, make_tenant, unique
 
 
 def test_create_tenant_shows_the_key_once_and_stores_only_its_hash(
@@ -132,10 +132,14 @@ def test_revocation_and_deactivation_reach_another_worker_with_a_warm_cache(
         with TestClient(create_app(settings, other_db), raise_server_exceptions=False) as worker:
             tenant, headers = make_tenant(client, admin_headers)
             assert worker.get("/v1/strategies", headers=headers).status_code == 200  # cached
+            # A read the worker can answer from its cache alone, with no statement of its own.
+            team = f"/v1/teams/{make_team(client, admin_headers)['id']}"
+            assert worker.get(team, headers=headers).status_code == 200
             url = f"/v1/admin/tenants/{tenant['id']}"
             client.patch(
                 url, json={"is_active": False}, headers={**admin_headers, "If-Match": '"1"'}
             )
+            assert_problem(worker.get(team, headers=headers), 403, "tenant-inactive")
             assert_problem(worker.get("/v1/strategies", headers=headers), 403, "tenant-inactive")
             client.patch(
                 url, json={"is_active": True}, headers={**admin_headers, "If-Match": '"2"'}
@@ -146,6 +150,7 @@ def test_revocation_and_deactivation_reach_another_worker_with_a_warm_cache(
                 client.delete(f"/v1/admin/api-keys/{key_id}", headers=admin_headers).status_code
                 == 204
             )
+            assert_problem(worker.get(team, headers=headers), 401)
             response = worker.get("/v1/strategies", headers=headers)
             assert_problem(response, 401)
             assert response.headers["www-authenticate"] == "Bearer"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from backend.core.errors import (
     CheckViolation,
@@ -16,6 +19,7 @@ from backend.core.errors import (
 )
 from backend.models import Match, Team
 from backend.repositories.cursor import InvalidCursor
+from backend.repositories.trading import StrategyRepository
 from backend.repositories.unit_of_work import UnitOfWork
 from tests.helpers import unique
 
@@ -116,3 +120,32 @@ def test_version_and_updated_at_move_only_on_a_real_change(uow: UnitOfWork) -> N
         uow.teams.update(team, {"league": "B"})
         assert team.version == created_version + 1
         assert team.updated_at > created_updated
+
+
+def test_tenant_repository_get_filters_by_tenant_even_with_rls_bypassed(
+    connection: Connection,
+) -> None:
+    """The repository's own tenant filter, not only row-level security, hides other tenants'
+    rows: with RLS bypassed for this transaction, tenant B still cannot get A's strategy."""
+    connection.exec_driver_sql("SELECT set_config('app.bypass_rls', 'on', true)")
+    a, b, strategy = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for tenant in (a, b):
+        connection.execute(
+            text("INSERT INTO tenants (id, name) VALUES (:id, :name)"),
+            {"id": tenant, "name": unique("Fund")},
+        )
+    connection.execute(
+        text(
+            "INSERT INTO strategies (id, tenant_id, name, bankroll, initial_bankroll, max_stake) "
+            "VALUES (:id, :tenant, 'S', 10, 10, 1)"
+        ),
+        {"id": strategy, "tenant": a},
+    )
+    session = Session(bind=connection)
+    try:
+        assert StrategyRepository(session, b).get(strategy) is None
+        found = StrategyRepository(session, a).get(strategy)
+        assert found is not None and found.tenant_id == a
+        assert StrategyRepository(session, b).get(strategy) is None  # the memoized statement
+    finally:
+        session.close()
