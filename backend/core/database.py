@@ -180,9 +180,13 @@ def _consumed(conn: Connection) -> None:
 
 
 def flush_preamble(conn: Connection) -> None:
-    """Run a pending preamble on its own (before work that bypasses cursors, such as COPY)."""
-    if _pending(conn) is not None:
-        raw_execute(conn, None, None).close()
+    """Run a pending preamble on its own (a unit of work that ran no statement, or work that
+    bypasses cursors, such as COPY)."""
+    preamble = _pending(conn)
+    if preamble is not None:
+        conn.info.pop(PREAMBLE_KEY, None)  # sent now, as the statement itself
+        conn.exec_driver_sql(preamble.sql)
+        preamble.done = True
 
 
 def _install_preamble(engine: Engine) -> None:
@@ -218,21 +222,19 @@ def _install_preamble(engine: Engine) -> None:
         record.info.pop(PREAMBLE_KEY, None)
 
 
-def raw_execute(conn: Connection, statement: str | None, params: Mapping[str, Any] | None) -> Any:
+def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any]) -> Any:
     """Plain SQL on a connection's own DBAPI cursor, inside its current transaction.
 
     For hot paths: no SQLAlchemy result machinery, still bounded by the connection's
     timeouts, still after the transaction's preamble and in the slow-statement log. Returns
-    the psycopg2 cursor. (`statement` None: just the pending preamble.)
+    the psycopg2 cursor.
     """
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
     preamble = _pending(conn)
     if preamble is not None:
-        statement = preamble.sql if statement is None else f"{preamble.sql}; {statement}"
+        statement = f"{preamble.sql}; {statement}"
     cursor = dbapi.cursor()
-    if statement is None:
-        return cursor
     started = time.perf_counter()
     try:
         cursor.execute(statement, params)

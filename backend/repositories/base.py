@@ -57,6 +57,20 @@ class Page(Generic[ModelT]):
     total: int | None = None
 
 
+@dataclass(frozen=True)
+class View:
+    """A read model for lists: plain columns (no ORM entities) shaped by `build`.
+
+    Loading an entity costs the ORM far more than reading its columns; a page of matches with
+    both teams is 150 entities. `columns` must include the listing's order keys under their
+    attribute names (the cursor is read from them); `joins` are (target, on clause) pairs.
+    """
+
+    columns: tuple[Any, ...]
+    joins: tuple[tuple[Any, Any], ...]
+    build: Any  # Callable[[Row], object]
+
+
 class Repository(Generic[ModelT]):
     """CRUD and keyset listing for one model. Subclasses set `model_type` and add named queries."""
 
@@ -168,8 +182,10 @@ class Repository(Generic[ModelT]):
         limit: int = 50,
         include_total: bool = False,
         options: Sequence[ORMOption] = (),
-    ) -> Page[ModelT]:
-        """One keyset page, ascending on `order_by` plus the primary key as the tiebreaker."""
+        view: View | None = None,
+    ) -> Page[Any]:
+        """One keyset page, ascending on `order_by` plus the primary key as the tiebreaker.
+        Items are entities, or what `view.build` makes of each row when a view is given."""
         pk = self._pk()
         keys = [*order_by]
         if not keys or keys[-1] is not pk:
@@ -182,15 +198,23 @@ class Repository(Generic[ModelT]):
             types = [k.property.columns[0].type.python_type for k in keys]
             after = decode_cursor(scope, cursor, types)
             stmt = stmt.where(tuple_(*keys) > tuple_(*after))
-        stmt = stmt.order_by(*keys).limit(limit + 1).options(*options)
-        rows = list(self.session.scalars(stmt).unique())
+        if view is not None:
+            stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
+            for target, onclause in view.joins:
+                stmt = stmt.join(target, onclause)
+            stmt = stmt.order_by(*keys).limit(limit + 1)
+            rows: list[Any] = list(self.session.execute(stmt))
+        else:
+            stmt = stmt.order_by(*keys).limit(limit + 1).options(*options)
+            rows = list(self.session.scalars(stmt).unique())
 
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
             next_cursor = encode_cursor(scope, [getattr(last, k.key) for k in keys])
-        return Page(items=rows, next_cursor=next_cursor, total=total)
+        items = rows if view is None else [view.build(row) for row in rows]
+        return Page(items=items, next_cursor=next_cursor, total=total)
 
     def _count_stmt(self, stmt: Select[Any]) -> int:
         count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())

@@ -15,7 +15,7 @@ from sqlalchemy.orm.interfaces import ORMOption
 
 from backend.core.versioning import ExpectedVersion
 from backend.models.base import Base
-from backend.repositories.base import Page, Repository
+from backend.repositories.base import Page, Repository, View
 from backend.repositories.unit_of_work import UnitOfWork
 
 T = TypeVar("T", bound=Base)
@@ -50,7 +50,8 @@ def list_page(
     limit: int,
     include_total: bool,
     options: Sequence[ORMOption] = (),
-) -> Page[T]:
+    view: View | None = None,
+) -> Page[Any]:
     return repo(uow).list(
         filters=filters,
         order_by=order_by,
@@ -58,6 +59,7 @@ def list_page(
         limit=limit,
         include_total=include_total,
         options=options,
+        view=view,
     )
 
 

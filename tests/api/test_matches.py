@@ -146,3 +146,36 @@ def test_reschedule_only_while_scheduled_and_delete(
         422,
     )
     assert client.delete(url, headers={**admin_headers, "If-Match": '"2"'}).status_code == 204
+
+
+def test_list_items_are_exactly_what_get_returns(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    """Lists are read as columns (a read model), single matches as entities: same JSON."""
+    created = [
+        make_match(client, admin_headers, kickoff_at=f"2021-03-0{d}T15:00:00Z") for d in (1, 2, 3)
+    ]
+    finished = created[0]["id"]
+    result = client.post(
+        f"/v1/matches/{finished}/result",
+        json={"home_score": 2, "away_score": 1},
+        headers=admin_headers,
+    )
+    assert result.status_code == 200, result.text
+    ids = {m["id"] for m in created}
+    listed: dict[int, Any] = {}
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/v1/matches", params=params, headers=admin_headers).json()
+        listed.update({m["id"]: m for m in page["items"] if m["id"] in ids})
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert listed.keys() == ids
+    for match_id, item in listed.items():
+        one = client.get(f"/v1/matches/{match_id}", headers=admin_headers)
+        assert list(one.json().items()) == list(item.items())  # same fields, order, values
+    assert listed[finished]["home_score"] == 2 and listed[finished]["status"] == "finished"

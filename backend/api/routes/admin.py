@@ -63,9 +63,7 @@ def list_tenants(uow: UnitOfWorkDep, page: PageDep, _: AdminDep) -> Response:
         limit=page.limit,
         include_total=page.include_total,
     )
-    return page_response(
-        [TenantRead.model_validate(t) for t in result.items], result, headers=PRIVATE
-    )
+    return page_response(TenantRead, result, headers=PRIVATE)
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantRead, responses=responses(403, 404))

@@ -45,8 +45,7 @@ def audit_page(
         limit=page.limit,
         include_total=page.include_total,
     )
-    items = [AuditRead.model_validate(a) for a in result.items]
-    return page_response(items, result, headers=PRIVATE)
+    return page_response(AuditRead, result, headers=PRIVATE)
 
 
 @router.get("", response_model=PageOf[AuditRead], responses=responses(403, 422))

@@ -101,7 +101,7 @@ def list_bets(
         limit=page.limit,
         include_total=page.include_total,
     )
-    return page_response([BetRead.model_validate(b) for b in result.items], result, headers=PRIVATE)
+    return page_response(BetRead, result, headers=PRIVATE)
 
 
 @router.get("/{bet_id}", response_model=BetRead, responses=responses(403, 404))

@@ -48,7 +48,7 @@ def list_bookmakers(
         limit=page.limit,
         include_total=page.include_total,
     )
-    return page_response([BookmakerRead.model_validate(b) for b in result.items], result)
+    return page_response(BookmakerRead, result)
 
 
 @router.get("/{bookmaker_id}", response_model=BookmakerRead, responses=responses(404))

@@ -78,9 +78,9 @@ def list_matches(
         cursor=page.cursor,
         limit=page.limit,
         include_total=page.include_total,
-        options=WITH_TEAMS,
+        view=MatchRepository.view,
     )
-    return page_response([MatchRead.model_validate(m) for m in result.items], result)
+    return page_response(MatchRead, result)
 
 
 @router.get("/{match_id}", response_model=MatchRead, responses=responses(404))

@@ -115,4 +115,4 @@ def odds_history(
     result = uow.run(
         service.history, match_id, filters, page.cursor, page.limit, page.include_total
     )
-    return page_response([SnapshotRead.model_validate(s) for s in result.items], result)
+    return page_response(SnapshotRead, result)

@@ -70,9 +70,7 @@ def list_strategies(
         limit=page.limit,
         include_total=page.include_total,
     )
-    return page_response(
-        [StrategyRead.model_validate(s) for s in result.items], result, headers=PRIVATE
-    )
+    return page_response(StrategyRead, result, headers=PRIVATE)
 
 
 @router.get(

@@ -59,7 +59,7 @@ def list_teams(
         limit=page.limit,
         include_total=page.include_total,
     )
-    return page_response([TeamRead.model_validate(t) for t in result.items], result)
+    return page_response(TeamRead, result)
 
 
 @router.get("/{team_id}", response_model=TeamRead, responses=responses(404))

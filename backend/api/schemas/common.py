@@ -12,7 +12,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     StringConstraints,
     model_validator,
 )
@@ -34,12 +33,13 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("timestamp out of range") from None
 
 
-def _utc_z(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
-# Every timestamp the API sends is UTC with a `Z`, whatever offset it arrived with.
-UtcDatetime = Annotated[datetime, PlainSerializer(_utc_z, return_type=str)]
+# Every timestamp the API sends is UTC with a `Z`, whatever offset it arrived with: converted
+# on the way into the response schema, then written by pydantic-core (UTC is "Z" there).
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 def _storable(value: str) -> str:
