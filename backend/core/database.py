@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -222,7 +222,9 @@ def _install_preamble(engine: Engine) -> None:
         record.info.pop(PREAMBLE_KEY, None)
 
 
-def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any]) -> Any:
+def raw_execute(
+    conn: Connection, statement: str, params: Mapping[str, Any] | Sequence[Any]
+) -> Any:
     """Plain SQL on a connection's own DBAPI cursor, inside its current transaction.
 
     For hot paths: no SQLAlchemy result machinery, still bounded by the connection's

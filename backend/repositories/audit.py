@@ -15,15 +15,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import event, insert, inspect
+import orjson
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
+from backend.core.database import raw_execute
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
-from backend.repositories.base import Repository
+from backend.repositories.base import CONNECTION_KEY, Repository
 
 AUDIT_KEY = "oddsdesk.audit"
-_INSERT_AUDIT = insert(AuditLog.__table__)  # type: ignore[arg-type]
+_INSERT_AUDIT = (
+    "INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, changes, "
+    "change_reason, request_id) VALUES "
+)
+_AUDIT_ROW = "(%s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
+_ROWS_PER_STATEMENT = 1000
 
 
 def jsonable(value: Any) -> Any:
@@ -94,25 +101,26 @@ class AuditBuffer:
     def write(self, session: Session) -> int:
         """Insert every pending entry in one statement; returns how many were written."""
         entries = self.pending()
-        if entries:
-            ctx = self.context
-            # Core, not the ORM bulk path: audit rows are never loaded back as objects.
-            session.connection().execute(
-                _INSERT_AUDIT,
-                [
-                    {
-                        "tenant_id": e.tenant_id,
-                        "actor": ctx.actor,
-                        "action": e.action,
-                        "entity_type": e.entity_type,
-                        "entity_id": e.entity_id,
-                        "changes": e.changes,
-                        "change_reason": ctx.change_reason,
-                        "request_id": ctx.request_id,
-                    }
-                    for e in entries
-                ],
-            )
+        ctx = self.context
+        # Plain multi-row INSERTs on the transaction's cursor: audit rows are never loaded
+        # back, and this runs on every write (one statement per 1,000 rows).
+        for start in range(0, len(entries), _ROWS_PER_STATEMENT):
+            chunk = entries[start : start + _ROWS_PER_STATEMENT]
+            params: list[Any] = []
+            for e in chunk:
+                params += (
+                    str(e.tenant_id) if e.tenant_id else None,
+                    ctx.actor,
+                    e.action,
+                    e.entity_type,
+                    e.entity_id,
+                    orjson.dumps(e.changes).decode(),
+                    ctx.change_reason,
+                    ctx.request_id,
+                )
+            statement = _INSERT_AUDIT + ", ".join([_AUDIT_ROW] * len(chunk))
+            conn = session.info.get(CONNECTION_KEY) or session.connection()
+            raw_execute(conn, statement, params).close()
         self._entries.clear()
         return len(entries)
 

@@ -41,6 +41,9 @@ from backend.repositories.cursor import decode_cursor, encode_cursor
 
 ModelT = TypeVar("ModelT", bound=Base)
 
+# session.info: the Connection of the session's current transaction (kept by the unit of work).
+CONNECTION_KEY = "oddsdesk.connection"
+
 Operation = Literal["insert", "update", "delete"]
 
 _INT_RANGES = {
@@ -108,7 +111,8 @@ class Repository(Generic[ModelT]):
 
     def _raw(self, statement: str, params: Mapping[str, Any]) -> Any:
         """Plain SQL with %(name)s parameters on this unit of work's connection (hot paths)."""
-        return raw_execute(self.session.connection(), statement, params)
+        conn = self.session.info.get(CONNECTION_KEY) or self.session.connection()
+        return raw_execute(conn, statement, params)
 
     def scoped(self, stmt: Select[Any]) -> Select[Any]:
         """Hook for repositories that restrict every statement (tenant scoping)."""
@@ -303,10 +307,6 @@ class TenantRepository(Repository[ModelT]):
         """The tenant criterion, for bulk statements (UPDATE/DELETE) the repository issues."""
         criterion: ColumnElement[bool] = self.model_type.tenant_id == self.tenant_id
         return criterion
-
-    def _raw(self, statement: str, params: Mapping[str, Any]) -> Any:
-        """Plain SQL with %(name)s parameters on this unit of work's connection (hot paths)."""
-        return raw_execute(self.session.connection(), statement, params)
 
     def scoped(self, stmt: Select[Any]) -> Select[Any]:
         return stmt.where(self.owned)

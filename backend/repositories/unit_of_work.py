@@ -21,6 +21,7 @@ from backend.core.principal import Principal
 from backend.models.base import Base
 from backend.repositories.analytics import AnalyticsRepository
 from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
+from backend.repositories.base import CONNECTION_KEY
 from backend.repositories.imports import ImportRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
@@ -66,10 +67,19 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     connection the server killed is found by that statement; SQLAlchemy then invalidates it
     and every pooled connection older than it, so `UnitOfWork.run` can retry on a fresh one.
     """
+    if transaction.nested:  # a savepoint lives in the context already set
+        return
+    session.info[CONNECTION_KEY] = conn  # for the hot paths' plain SQL (Repository._raw)
     context = session.info.get(RLS_CONTEXT_KEY)
-    if context is None or transaction.nested:  # a savepoint lives in the context already set
+    if context is None:
         return
     session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, _context_sql(**context))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_connection(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(CONNECTION_KEY, None)
 
 
 def _key_error(exc: DBAPIError) -> Exception | None:
