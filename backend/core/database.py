@@ -222,9 +222,7 @@ def _install_preamble(engine: Engine) -> None:
         record.info.pop(PREAMBLE_KEY, None)
 
 
-def raw_execute(
-    conn: Connection, statement: str, params: Mapping[str, Any] | Sequence[Any]
-) -> Any:
+def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any] | Sequence[Any]) -> Any:
     """Plain SQL on a connection's own DBAPI cursor, inside its current transaction.
 
     For hot paths: no SQLAlchemy result machinery, still bounded by the connection's

@@ -20,11 +20,14 @@ from backend.repositories.base import TenantRepository
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
 _BET_COLUMNS = tuple(c.key for c in Bet.__table__.c)
 _PLACEMENT_CONTEXT = """
-    SELECT (SELECT status FROM strategies WHERE tenant_id = %(tenant)s AND id = %(strategy)s),
-           (SELECT max_stake FROM strategies WHERE tenant_id = %(tenant)s AND id = %(strategy)s),
-           (SELECT status FROM matches WHERE id = %(match)s),
-           (SELECT kickoff_at FROM matches WHERE id = %(match)s),
-           EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s)
+    SELECT s.status, s.max_stake, m.status, m.kickoff_at,
+           EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s),
+           k.fingerprint, k.status_code, k.response_body
+      FROM (VALUES (1)) AS one (x)
+      LEFT JOIN strategies s ON s.tenant_id = %(tenant)s AND s.id = %(strategy)s
+      LEFT JOIN matches m ON m.id = %(match)s
+      LEFT JOIN idempotency_keys k
+             ON k.tenant_id = %(tenant)s AND k.key = %(key)s AND k.expires_at > now()
 """
 _DEBIT_AND_INSERT = f"""
     WITH debit AS (
@@ -51,10 +54,6 @@ _LEADERBOARD = text("""
      LIMIT :limit
 """)
 _TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))"
-_FIND_LIVE = """
-    SELECT fingerprint, status_code, response_body FROM idempotency_keys
-     WHERE tenant_id = %(tenant)s AND key = %(key)s AND expires_at > now()
-"""
 _SAVE_ANSWER = """
     INSERT INTO idempotency_keys AS k
            (tenant_id, key, fingerprint, status_code, response_body, created_at, expires_at)
@@ -88,6 +87,8 @@ class PlacementContext:
     match_status: str | None
     kickoff_at: datetime | None
     bookmaker_exists: bool
+    # The live answer already stored under the request's idempotency key, if any.
+    stored: StoredAnswer | None
 
 
 class StrategyRepository(TenantRepository[Strategy]):
@@ -140,9 +141,11 @@ class BetRepository(TenantRepository[Bet]):
     }
 
     def placement_context(
-        self, strategy_id: uuid.UUID, match_id: int, bookmaker_id: int
+        self, strategy_id: uuid.UUID, match_id: int, bookmaker_id: int, idempotency_key: str
     ) -> PlacementContext:
-        """The strategy (this tenant's only), the match and the bookmaker, in one round trip."""
+        """The strategy (this tenant's only), the match, the bookmaker and the live answer
+        stored under the idempotency key, in one round trip. Call it after
+        `IdempotencyRepository.try_lock`, so no request with the key can commit meanwhile."""
         row = self._raw(
             _PLACEMENT_CONTEXT,
             {
@@ -150,9 +153,14 @@ class BetRepository(TenantRepository[Bet]):
                 "strategy": str(strategy_id),
                 "match": match_id,
                 "bookmaker": bookmaker_id,
+                "key": idempotency_key,
             },
         ).fetchone()
-        return PlacementContext(*row)
+        strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists = row[:5]
+        stored = None if row[5] is None else StoredAnswer(row[5], row[6], row[7])
+        return PlacementContext(
+            strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists, stored
+        )
 
     def place(self, values: dict[str, Any], actor: str) -> tuple[PlacedBet, Decimal] | None:
         """Debit the strategy and insert the bet in ONE statement.
@@ -258,11 +266,6 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
         holding the same key is still in flight."""
         lock_id = f"{self.tenant_id}:{key}"
         return bool(self._raw(_TRY_LOCK, {"lock_id": lock_id}).fetchone()[0])
-
-    def find_live(self, key: str) -> StoredAnswer | None:
-        """The stored answer under this key, if it has not expired."""
-        row = self._raw(_FIND_LIVE, {"tenant": str(self.tenant_id), "key": key}).fetchone()
-        return None if row is None else StoredAnswer(*row)
 
     def save(self, key: str, fingerprint: str, status_code: int, body: str) -> None:
         """Record the answer; an expired record under the same key is replaced."""

@@ -63,7 +63,10 @@ def place_bet(
             "a request with this Idempotency-Key is still being processed; retry shortly",
             title="Idempotency key in flight",
         )
-    stored = uow.idempotency.find_live(key)
+    ctx = uow.bets.placement_context(
+        request.strategy_id, request.match_id, request.bookmaker_id, idempotency_key=key
+    )
+    stored = ctx.stored
     if stored is not None:
         if stored.fingerprint != request_fingerprint:
             raise InvalidInput(
@@ -74,7 +77,6 @@ def place_bet(
             )
         return Placed(stored.status_code, stored.response_body, replayed=True)
 
-    ctx = uow.bets.placement_context(request.strategy_id, request.match_id, request.bookmaker_id)
     if ctx.strategy_status is None:
         raise NotFound("strategy", request.strategy_id)
     if ctx.strategy_status != "active":
