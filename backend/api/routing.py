@@ -15,6 +15,7 @@ import json
 import typing
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from fastapi import Request, Response
@@ -64,7 +65,7 @@ def _walk(dependant: Dependant) -> list[Callable[..., Any]]:
 class ApiRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
-        authenticated = requirement_of(_walk(self.dependant)) is not None
+        authenticated = self.requirement is not None
         if authenticated:
             extra = dict(self.openapi_extra or {})
             extra.setdefault("security", [{SECURITY_SCHEME: []}])
@@ -87,6 +88,11 @@ class ApiRoute(APIRoute):
         if self.resolver is not None:
             self.app = self._compiled_app(self.resolver, fallback=self.app)
 
+    @cached_property
+    def requirement(self) -> AuthRequirement | None:
+        """Who may call this route: the strictest auth dependency it declares (None: public)."""
+        return requirement_of(_walk(self.dependant))
+
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if self._prefix is not None and scope["type"] == "http":
             path = get_route_path(scope)
@@ -96,7 +102,7 @@ class ApiRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        requirement: AuthRequirement | None = requirement_of(_walk(self.dependant))
+        requirement = self.requirement
         expects_json = self.body_field is not None
 
         async def route_handler(request: Request) -> Response:
@@ -112,7 +118,7 @@ class ApiRoute(APIRoute):
         endpoint = self.dependant.call
         assert endpoint is not None
         is_async = inspect.iscoroutinefunction(endpoint)
-        requirement = requirement_of(_walk(self.dependant))
+        requirement = self.requirement
         expects_json = self.body_field is not None
         overrides = self.dependency_overrides_provider
 

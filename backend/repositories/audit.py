@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from backend.core.database import raw_execute
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
-from backend.repositories.base import CONNECTION_KEY, Repository
+from backend.repositories.base import Repository, transaction_connection
 
 AUDIT_KEY = "oddsdesk.audit"
 _INSERT_AUDIT = (
@@ -48,6 +48,14 @@ class AuditEntry:
     entity_id: str
     tenant_id: uuid.UUID | None
     changes: dict[str, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def created(
+        cls, entity_type: str, entity_id: str, tenant_id: uuid.UUID | None, values: dict[str, Any]
+    ) -> AuditEntry:
+        """A `create` entry: every given field goes from nothing to its value."""
+        changes = {k: [None, jsonable(v)] for k, v in values.items()}
+        return cls("create", entity_type, entity_id, tenant_id, changes)
 
     def merge(self, later: AuditEntry) -> None:
         """Fold a later change of the same entity into this one: first old value, last new."""
@@ -119,8 +127,7 @@ class AuditBuffer:
                     ctx.request_id,
                 )
             statement = _INSERT_AUDIT + ", ".join([_AUDIT_ROW] * len(chunk))
-            conn = session.info.get(CONNECTION_KEY) or session.connection()
-            raw_execute(conn, statement, params).close()
+            raw_execute(transaction_connection(session), statement, params).close()
         self._entries.clear()
         return len(entries)
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Connection,
     Integer,
     Select,
     SmallInteger,
@@ -43,6 +44,14 @@ ModelT = TypeVar("ModelT", bound=Base)
 
 # session.info: the Connection of the session's current transaction (kept by the unit of work).
 CONNECTION_KEY = "oddsdesk.connection"
+
+
+def transaction_connection(session: Session) -> Connection:
+    """The Connection of the session's transaction (begun if need be), without the session's
+    bookkeeping on every call: hot paths run several plain statements on it."""
+    conn: Connection | None = session.info.get(CONNECTION_KEY)
+    return conn if conn is not None else session.connection()
+
 
 Operation = Literal["insert", "update", "delete"]
 
@@ -91,14 +100,14 @@ class Repository(Generic[ModelT]):
     # a statement object's cache key, so reusing it skips building and keying it per call.
     _by_id_statements: ClassVar[dict[type[Any], Select[Any]]] = {}
 
-    def _by_id(self) -> tuple[Select[Any], dict[str, Any]]:
+    def _by_id(self, ident: Any) -> tuple[Select[Any], dict[str, Any]]:
         stmt = Repository._by_id_statements.get(type(self))
         if stmt is None:
             stmt = self.scoped_by_param(select(self.model_type)).where(
                 self._pk() == bindparam("ident")
             )
             Repository._by_id_statements[type(self)] = stmt
-        return stmt, self.scope_params({"ident": None})
+        return stmt, self.scope_params({"ident": ident})
 
     def scoped_by_param(self, stmt: Select[Any]) -> Select[Any]:
         """`scoped()` with its values as bound parameters (for statements built once)."""
@@ -111,8 +120,7 @@ class Repository(Generic[ModelT]):
 
     def _raw(self, statement: str, params: Mapping[str, Any]) -> Any:
         """Plain SQL with %(name)s parameters on this unit of work's connection (hot paths)."""
-        conn = self.session.info.get(CONNECTION_KEY) or self.session.connection()
-        return raw_execute(conn, statement, params)
+        return raw_execute(transaction_connection(self.session), statement, params)
 
     def scoped(self, stmt: Select[Any]) -> Select[Any]:
         """Hook for repositories that restrict every statement (tenant scoping)."""
@@ -152,8 +160,7 @@ class Repository(Generic[ModelT]):
         if not self._valid_ident(ident):
             return None
         if not (options or for_update or refresh):
-            by_id, params = self._by_id()
-            params["ident"] = ident
+            by_id, params = self._by_id(ident)
             found: ModelT | None = self.session.scalars(by_id, params).one_or_none()
             return found
         stmt = self.select().where(self._pk() == ident).options(*options)

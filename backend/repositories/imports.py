@@ -82,17 +82,11 @@ class ImportRepository:
         for row in rows:
             if row.created:
                 self._audit().record(
-                    AuditEntry(
-                        "create",
+                    AuditEntry.created(
                         "team",
                         str(row.id),
                         None,
-                        {
-                            "id": [None, row.id],
-                            "name": [None, row.name],
-                            "league": [None, league],
-                            "country": [None, country],
-                        },
+                        {"id": row.id, "name": row.name, "league": league, "country": country},
                     )
                 )
         return {row.name: row.id for row in rows}
@@ -105,16 +99,11 @@ class ImportRepository:
         for row in rows:
             if row.created:
                 self._audit().record(
-                    AuditEntry(
-                        "create",
+                    AuditEntry.created(
                         "bookmaker",
                         str(row.id),
                         None,
-                        {
-                            "id": [None, row.id],
-                            "name": [None, row.name],
-                            "is_sharp": [None, row.is_sharp],
-                        },
+                        {"id": row.id, "name": row.name, "is_sharp": row.is_sharp},
                     )
                 )
         return {row.name: row.id for row in rows}

@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 from sqlalchemy import text
 
-from backend.core.database import flush_preamble
 from backend.models.odds import OddsSnapshot
 from backend.repositories.base import Repository
 
@@ -117,14 +116,11 @@ class OddsRepository(Repository[OddsSnapshot]):
 
     def stage(self, csv_rows: bytes | str, columns: Sequence[str] = COLUMNS) -> None:
         """COPY CSV data rows (no header) into this transaction's staging table."""
-        connection = self.session.connection()
-        flush_preamble(connection)  # COPY bypasses the cursor events that would send it
-        raw = connection.connection.dbapi_connection
-        assert raw is not None
         stream = io.BytesIO(csv_rows.encode() if isinstance(csv_rows, str) else csv_rows)
-        cur: Any = raw.cursor()
+        # Through raw_execute: the transaction's preamble rides along with the CREATE, then
+        # COPY runs on the same cursor.
+        cur: Any = self._raw(_CREATE_STAGE, {})
         try:
-            cur.execute(_CREATE_STAGE)
             cur.copy_expert(
                 f"COPY odds_in ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", stream
             )

@@ -181,13 +181,12 @@ class BetRepository(TenantRepository[Bet]):
         stake: Decimal = values["stake"]
         audit = audit_buffer(self.session)
         audit.record(
-            AuditEntry(
-                action="create",
-                entity_type="bet",
-                entity_id=str(row.id),
-                tenant_id=self.tenant_id,
-                changes={
-                    k: [None, jsonable(getattr(row, k))]
+            AuditEntry.created(
+                "bet",
+                str(row.id),
+                self.tenant_id,
+                {
+                    k: getattr(row, k)
                     for k in _BET_COLUMNS
                     if k not in AUDIT_IGNORED_FIELDS and getattr(row, k) is not None
                 },
