@@ -12,6 +12,17 @@ from sqlalchemy import Engine, event, text
 
 PROBLEM = "application/problem+json"
 
+# The pool report's fields, as API.md lists them for /health/ready and /v1/admin/pool.
+POOL_FIELDS = {
+    "size",
+    "checked_in",
+    "checked_out",
+    "overflow",
+    "max_overflow",
+    "timeout_s",
+    "recycle_s",
+}
+
 
 def unique(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:10]}"

@@ -10,17 +10,7 @@ from backend.core.config import Settings
 from backend.core.database import create_database
 from backend.core.metrics import REGISTRY
 from backend.repositories.reference import TeamRepository
-from tests.helpers import assert_problem, make_team
-
-POOL_FIELDS = {
-    "size",
-    "checked_in",
-    "checked_out",
-    "overflow",
-    "max_overflow",
-    "timeout_s",
-    "recycle_s",
-}
+from tests.helpers import POOL_FIELDS, assert_problem, make_team
 
 
 def test_live_needs_nothing(client: TestClient) -> None:

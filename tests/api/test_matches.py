@@ -179,3 +179,33 @@ def test_list_items_are_exactly_what_get_returns(
         one = client.get(f"/v1/matches/{match_id}", headers=admin_headers)
         assert list(one.json().items()) == list(item.items())  # same fields, order, values
     assert listed[finished]["home_score"] == 2 and listed[finished]["status"] == "finished"
+
+
+def test_list_pages_by_kickoff_then_id_with_total(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    """Keyset pages of the match list (its read model): every match once, in (kickoff, id)
+    order, the cursor carried across pages, `total` counted under the same filter."""
+    team = make_team(client, admin_headers)
+    kickoffs = ["2031-05-03T15:00:00Z", "2031-05-01T15:00:00Z", "2031-05-02T15:00:00Z"]
+    made = []
+    for kickoff in [*kickoffs, kickoffs[1]]:  # two matches share a kickoff: id breaks the tie
+        away = make_team(client, admin_headers)
+        body = _body(team["id"], away["id"], kickoff_at=kickoff)
+        response = client.post("/v1/matches", json=body, headers=admin_headers)
+        assert response.status_code == 201, response.text
+        made.append(response.json())
+    expected = [m["id"] for m in sorted(made, key=lambda m: (m["kickoff_at"], m["id"]))]
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"team_id": team["id"], "limit": 1, "include_total": True}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/v1/matches", params=params, headers=admin_headers).json()
+        assert page["total"] == 4
+        seen += [m["id"] for m in page["items"]]
+        assert len(seen) <= len(expected), seen  # a cursor that does not advance
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == expected

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 from backend.core.config import Settings
 from backend.core.database import Database, check_connection, create_database
 from tests.conftest import APP_NAME
+from tests.helpers import POOL_FIELDS
 
 
 def test_each_connection_carries_timeouts_name_and_utc(db: Database, settings: Settings) -> None:
@@ -32,15 +33,7 @@ def test_pool_status_reports_every_field(db: Database, settings: Settings) -> No
     with db.engine.connect():
         status = db.pool_status()
         assert status["checked_out"] >= 1
-    assert set(status) == {
-        "size",
-        "checked_in",
-        "checked_out",
-        "overflow",
-        "max_overflow",
-        "timeout_s",
-        "recycle_s",
-    }
+    assert set(status) == POOL_FIELDS
     assert status["size"] == settings.db_pool_size
     assert status["max_overflow"] == settings.db_max_overflow
     assert status["timeout_s"] == settings.db_pool_timeout

@@ -6,6 +6,8 @@ import sys
 
 from sqlalchemy.engine import URL
 
+from tests.helpers import POOL_FIELDS
+
 
 def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -28,15 +30,7 @@ def test_healthy_database_reports_latency_version_and_pool(database_url: URL) ->
     assert report["status"] == "ok"
     assert report["database"]["latency_ms"] >= 0
     assert int(report["database"]["server_version"].split(".")[0]) >= 15
-    assert set(report["pool"]) == {
-        "size",
-        "checked_in",
-        "checked_out",
-        "overflow",
-        "max_overflow",
-        "timeout_s",
-        "recycle_s",
-    }
+    assert set(report["pool"]) == POOL_FIELDS
 
 
 def test_unreachable_database_exits_2() -> None:
