@@ -15,6 +15,7 @@ from backend.core.versioning import ExpectedVersion
 from backend.repositories.unit_of_work import UnitOfWork
 
 MAX_REASON = 500
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 PrincipalDep = Annotated[Principal, Depends(require_any)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
@@ -34,7 +35,10 @@ async def get_uow(
         Header(description="Stored as the audit entries' change_reason (up to 500 characters)"),
     ] = None,
 ) -> UnitOfWork:
-    """A Unit of Work for this request, not yet begun: services open and commit it."""
+    """A Unit of Work for this request, not yet begun: services open and commit it.
+
+    GET and HEAD requests get a read-only unit (autocommit statements, no BEGIN/ROLLBACK
+    round trips, and PostgreSQL refuses any write it would attempt)."""
     reason = x_change_reason.strip() if x_change_reason else None
     if reason and len(reason) > MAX_REASON:
         raise InvalidInput(
@@ -47,6 +51,7 @@ async def get_uow(
         request_id=request.state.request_id,
         change_reason=reason or None,
         caches=request.app.state.caches,
+        read_only=request.method in SAFE_METHODS,
     )
 
 

@@ -121,11 +121,15 @@ def _install_idle_ping(engine: Engine) -> None:
         if idle_since is None or time.monotonic() - idle_since < PING_IDLE_AFTER_S:
             return
         try:
+            # In autocommit: no transaction is left open (a read-only unit of work may then
+            # switch the connection to autocommit itself; see use_autocommit).
+            dbapi_connection.autocommit = True
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
+                dbapi_connection.autocommit = False
         except Exception as exc:
             raise sa_exc.DisconnectionError("connection found dead on checkout") from exc
 
@@ -152,20 +156,35 @@ PREAMBLE_KEY = "oddsdesk.preamble"
 
 
 class Preamble:
-    """SQL (literals only, no parameters) run ahead of the next statement on a connection."""
+    """SQL (literals only, no parameters) run ahead of the next statement on a connection.
 
-    __slots__ = ("done", "sql")
+    `repeat` is for a read-only unit of work on an autocommit connection: there every
+    statement is a transaction of its own, so each later statement carries `repeat` (the RLS
+    context) in front of it, while `sql` (context plus key check) goes with the first.
+    """
 
-    def __init__(self, sql: str) -> None:
+    __slots__ = ("done", "repeat", "sql")
+
+    def __init__(self, sql: str, repeat: str | None = None) -> None:
         self.sql = sql
+        self.repeat = repeat
         self.done = False
 
 
-def set_preamble(conn: Connection, sql: str) -> Preamble:
-    """Run `sql` in front of the next statement of this connection's current transaction."""
-    preamble = Preamble(sql)
+def set_preamble(conn: Connection, sql: str, repeat: str | None = None) -> Preamble:
+    """Run `sql` in front of the next statement of this connection's current transaction
+    (and `repeat` in front of every statement after it)."""
+    preamble = Preamble(sql, repeat)
     conn.info[PREAMBLE_KEY] = preamble
     return preamble
+
+
+def _prefix(conn: Connection) -> str | None:
+    """What the next statement on `conn` must carry in front of it, if anything."""
+    preamble: Preamble | None = conn.info.get(PREAMBLE_KEY)
+    if preamble is None:
+        return None
+    return preamble.repeat if preamble.done else preamble.sql
 
 
 def _pending(conn: Connection) -> Preamble | None:
@@ -174,34 +193,65 @@ def _pending(conn: Connection) -> Preamble | None:
 
 
 def _consumed(conn: Connection) -> None:
-    preamble = conn.info.pop(PREAMBLE_KEY, None)
-    if preamble is not None:
-        preamble.done = True
+    preamble: Preamble | None = conn.info.get(PREAMBLE_KEY)
+    if preamble is None:
+        return
+    preamble.done = True
+    if preamble.repeat is None:
+        del conn.info[PREAMBLE_KEY]
+
+
+def _failed_with(conn: Connection) -> None:
+    # The statement that carried it failed. In a transaction, that transaction is aborted (or
+    # the connection gone), so nothing may carry it again (not even ROLLBACK TO SAVEPOINT);
+    # it stays not `done`: no statement of the transaction completed. On an autocommit
+    # connection the next statement is a new transaction: it carries the preamble again.
+    preamble: Preamble | None = conn.info.get(PREAMBLE_KEY)
+    if preamble is not None and preamble.repeat is None:
+        del conn.info[PREAMBLE_KEY]
 
 
 def flush_preamble(conn: Connection) -> None:
     """Run a pending preamble on its own (a unit of work that ran no statement, or work that
     bypasses cursors, such as COPY)."""
     preamble = _pending(conn)
-    if preamble is not None:
-        conn.info.pop(PREAMBLE_KEY, None)  # sent now, as the statement itself
+    if preamble is None:
+        return
+    del conn.info[PREAMBLE_KEY]  # sent now, as the statement itself
+    try:
         conn.exec_driver_sql(preamble.sql)
-        preamble.done = True
+    finally:
+        if preamble.repeat is not None:  # later statements still carry the context
+            conn.info[PREAMBLE_KEY] = preamble
+    preamble.done = True
+
+
+def use_autocommit(conn: Connection) -> None:
+    """Run this connection's statements in autocommit mode until it returns to the pool.
+
+    For read-only units of work: no BEGIN and no ROLLBACK round trips. Each statement (with
+    its preamble: RLS context, read-only mode) is one implicit transaction, which under READ
+    COMMITTED sees what a statement of an explicit transaction would. The pool's checkin
+    hook (`_install_preamble`) turns autocommit off again before anyone else gets it.
+    """
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.autocommit = True
 
 
 def _install_preamble(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute", retval=True)
-    def _prefix(
+    def _prefix_statement(
         conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> tuple[str, Any]:
-        preamble = _pending(conn)
-        if preamble is None:
+        prefix = _prefix(conn)
+        if prefix is None:
             return statement, params
         if many:  # once, not once per parameter set
-            cursor.execute(preamble.sql)
+            cursor.execute(prefix)
             _consumed(conn)
             return statement, params
-        return f"{preamble.sql}; {statement}", params
+        return f"{prefix}; {statement}", params
 
     @event.listens_for(engine, "after_cursor_execute")
     def _done(conn: Connection, *args: Any) -> None:
@@ -210,16 +260,16 @@ def _install_preamble(engine: Engine) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _failed(context: ExceptionContext) -> None:
-        # The statement that carried it failed: the transaction is aborted (or the connection
-        # gone), so nothing may carry it again (not even ROLLBACK TO SAVEPOINT). It stays
-        # not `done`: no statement of this transaction completed.
         if context.connection is not None:
-            context.connection.info.pop(PREAMBLE_KEY, None)
+            _failed_with(context.connection)
 
     @event.listens_for(engine, "checkin")
     def _forget(dbapi_connection: Any, record: Any) -> None:
-        # A transaction that ended before any statement leaves nothing for the next user.
+        # A transaction that ended before any statement leaves nothing for the next user, and
+        # a read-only unit's autocommit mode never outlives its checkout.
         record.info.pop(PREAMBLE_KEY, None)
+        if dbapi_connection is not None and dbapi_connection.autocommit:
+            dbapi_connection.autocommit = False
 
 
 def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any] | Sequence[Any]) -> Any:
@@ -231,9 +281,9 @@ def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any] | Se
     """
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
-    preamble = _pending(conn)
-    if preamble is not None:
-        statement = f"{preamble.sql}; {statement}"
+    prefix = _prefix(conn)
+    if prefix is not None:
+        statement = f"{prefix}; {statement}"
     cursor = dbapi.cursor()
     started = time.perf_counter()
     try:
@@ -242,13 +292,13 @@ def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any] | Se
         # Same translation as SQLAlchemy's: callers see DBAPIError subclasses, and a
         # connection that died is invalidated so the pool never hands it out again.
         dead = conn.dialect.is_disconnect(exc, dbapi, cursor)  # type: ignore[arg-type]
-        conn.info.pop(PREAMBLE_KEY, None)
+        _failed_with(conn)
         if dead:
             conn.invalidate(exc)
         raise sa_exc.DBAPIError.instance(
             statement, None, exc, dbapi_base_err=Exception, connection_invalidated=dead
         ) from exc
-    if preamble is not None:
+    if prefix is not None:
         _consumed(conn)
     elapsed_ms = (time.perf_counter() - started) * 1000
     threshold = getattr(conn.engine, SLOW_MS_ATTRIBUTE, 0)

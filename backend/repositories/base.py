@@ -109,6 +109,39 @@ class Repository(Generic[ModelT]):
             Repository._by_id_statements[type(self)] = stmt
         return stmt, self.scope_params({"ident": ident})
 
+    # Per class: the plain-SQL by-id read of every column (see `read`), compiled once.
+    _read_statements: ClassVar[dict[type[Any], tuple[str, tuple[str, ...]]]] = {}
+
+    def _read_statement(self) -> tuple[str, tuple[str, ...]]:
+        found = Repository._read_statements.get(type(self))
+        if found is None:
+            attrs = self.model_type.__mapper__.column_attrs
+            stmt = self.scoped_by_param(
+                select(*(getattr(self.model_type, a.key) for a in attrs))
+            ).where(self._pk() == bindparam("ident"))
+            # Compiled by the engine's dialect: psycopg2's %(name)s parameters, for its cursor.
+            sql = str(stmt.compile(dialect=self.session.get_bind().dialect))
+            found = Repository._read_statements[type(self)] = (sql, tuple(a.key for a in attrs))
+        return found
+
+    def read(self, ident: Any) -> dict[str, Any] | None:
+        """One row's columns by primary key as {attribute: value}, or None.
+
+        The read model of a single resource: no entity is loaded (no ORM instance, no identity
+        map), one plain statement on the unit of work's connection, scoped like `get`. The
+        values are the driver's (UUIDs as text, timestamps with their zone); the API's
+        schemas validate them into their types. Callers treat the dict as read-only (it may be
+        cached and shared)."""
+        if not self._valid_ident(ident):
+            return None
+        sql, keys = self._read_statement()
+        params = {
+            k: str(v) if isinstance(v, uuid.UUID) else v
+            for k, v in self.scope_params({"ident": ident}).items()
+        }
+        row = self._raw(sql, params).fetchone()
+        return None if row is None else dict(zip(keys, row, strict=True))
+
     def scoped_by_param(self, stmt: Select[Any]) -> Select[Any]:
         """`scoped()` with its values as bound parameters (for statements built once)."""
         return stmt

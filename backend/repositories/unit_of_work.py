@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Concatenate, ParamSpec, Self, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
-from backend.core.database import flush_preamble, set_preamble, sqlstate
+from backend.core.database import flush_preamble, set_preamble, sqlstate, use_autocommit
 from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
 from backend.models.base import Base
@@ -40,22 +41,27 @@ MAX_ATTEMPTS = 3
 
 RLS_CONTEXT_KEY = "oddsdesk.rls"
 PREAMBLE_SESSION_KEY = "oddsdesk.preamble"
+READ_ONLY_KEY = "oddsdesk.read_only"
 KEY_REVOKED_SQLSTATE = "OD401"  # raised by oddsdesk_assert_api_key() (migration 0004)
 TENANT_INACTIVE_SQLSTATE = "OD403"
 
 
-def _context_sql(tenant: str, bypass: str, key: str | None) -> str:
+def _context_sql(tenant: str, bypass: str, key: str | None, read_only: bool) -> tuple[str, str]:
+    """(SQL for the first statement, SQL for the context alone)."""
     # Literals, not parameters: the preamble rides in front of statements of any paramstyle.
     # Every value is our own (a UUID's text, 'on' or 'off'), never the client's.
-    sql = (
+    context = (
         f"SELECT set_config('app.tenant_id', '{tenant}', true), "
         f"set_config('app.bypass_rls', '{bypass}', true)"
     )
-    if key is not None:
-        # For a tenant key the same round trip re-checks the key: a revoked key or a
-        # deactivated tenant is refused even when a worker's auth cache still remembers it.
-        sql += f", oddsdesk_assert_api_key('{key}')"
-    return sql
+    if read_only:
+        # A read-only unit that tried to write would fail (SQLSTATE 25006), never commit.
+        context += ", set_config('transaction_read_only', 'on', true)"
+    if key is None:
+        return context, context
+    # For a tenant key the same round trip re-checks the key: a revoked key or a deactivated
+    # tenant is refused even when a worker's auth cache still remembers it.
+    return f"{context}, oddsdesk_assert_api_key('{key}')", context
 
 
 @event.listens_for(Session, "after_begin")
@@ -66,6 +72,9 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     Sent as the preamble of the transaction's first statement, in the same round trip. A
     connection the server killed is found by that statement; SQLAlchemy then invalidates it
     and every pooled connection older than it, so `UnitOfWork.run` can retry on a fresh one.
+
+    A read-only unit runs on the connection in autocommit mode: no BEGIN, no ROLLBACK, and
+    each statement, an implicit transaction of its own, carries the context again.
     """
     if transaction.nested:  # a savepoint lives in the context already set
         return
@@ -73,7 +82,13 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     context = session.info.get(RLS_CONTEXT_KEY)
     if context is None:
         return
-    session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, _context_sql(**context))
+    read_only = bool(session.info.get(READ_ONLY_KEY))
+    first, repeat = _context_sql(**context, read_only=read_only)
+    if read_only:
+        use_autocommit(conn)
+        session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, first, repeat)
+    else:
+        session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, first)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -95,6 +110,45 @@ class NotATenant(RuntimeError):
     """Tenant-scoped repositories exist only in a tenant principal's unit of work."""
 
 
+class _Repository(Generic[R]):
+    """A repository of the open unit of work, built the first time a use case asks for it
+    (most requests use one or two of them)."""
+
+    def __init__(self, build: Callable[[UnitOfWork, Session], R]) -> None:
+        self._build = build
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, uow: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, uow: UnitOfWork, owner: type) -> R: ...
+    def __get__(self, uow: UnitOfWork | None, owner: type) -> R | Self:
+        if uow is None:
+            return self
+        built: dict[str, Any] = uow._repositories
+        repo: R | None = built.get(self._name)
+        if repo is None:
+            repo = built[self._name] = self._build(uow, uow.session)
+        return repo
+
+
+def _plain(cls: Callable[[Session], R]) -> _Repository[R]:
+    return _Repository(lambda uow, session: cls(session))
+
+
+def _tenant(cls: Callable[[Session, uuid.UUID], R]) -> _Repository[R]:
+    def build(uow: UnitOfWork, session: Session) -> R:
+        tenant = uow.principal.tenant_id
+        if tenant is None:
+            raise NotATenant(f"{uow.principal.actor} is not a tenant")
+        return cls(session, tenant)
+
+    return _Repository(build)
+
+
 class UnitOfWork:
     """`with uow:` begins; `uow.commit()` commits; leaving without commit rolls back.
 
@@ -102,16 +156,20 @@ class UnitOfWork:
     what `run()` uses to retry a whole unit of work after a serialization failure.
     """
 
-    teams: TeamRepository
-    bookmakers: BookmakerRepository
-    matches: MatchRepository
-    audit_log: AuditRepository
-    analytics: AnalyticsRepository
-    odds: OddsRepository
-    imports: ImportRepository
-    settlement: SettlementRepository
-    tenants: TenantRecordRepository
-    api_keys: ApiKeyRepository
+    teams = _plain(TeamRepository)
+    bookmakers = _plain(BookmakerRepository)
+    matches = _plain(MatchRepository)
+    audit_log = _plain(AuditRepository)
+    analytics = _plain(AnalyticsRepository)
+    odds = _plain(OddsRepository)
+    imports = _plain(ImportRepository)
+    settlement = _plain(SettlementRepository)
+    tenants = _plain(TenantRecordRepository)
+    api_keys = _plain(ApiKeyRepository)
+    # Tenant-scoped: built with the principal's tenant; NotATenant for anyone else.
+    strategies = _tenant(StrategyRepository)
+    bets = _tenant(BetRepository)
+    idempotency = _tenant(IdempotencyRepository)
 
     def __init__(
         self,
@@ -121,16 +179,16 @@ class UnitOfWork:
         request_id: str | None = None,
         change_reason: str | None = None,
         caches: Caches | None = None,
+        read_only: bool = False,
     ) -> None:
         self._session_factory = session_factory
+        self.read_only = read_only
         self.caches = caches
         self.principal = principal
         self.request_id = request_id
         self.change_reason = change_reason
         self._session: Session | None = None
-        self._strategies: StrategyRepository | None = None
-        self._bets: BetRepository | None = None
-        self._idempotency: IdempotencyRepository | None = None
+        self._repositories: dict[str, Any] = {}
         self._committed = False
         self._first_done = False
         self._must_check_key = False
@@ -158,6 +216,8 @@ class UnitOfWork:
             "bypass": "off" if tenant else "on",
             "key": str(key) if key else None,
         }
+        if self.read_only:
+            session.info[READ_ONLY_KEY] = True
         # Without a shared cache, invalidations are process-local: the key is re-checked in
         # the database by every unit of work (with its first statement, or on its own before
         # the unit ends when it ran none), so a key revoked on another worker is never served.
@@ -165,42 +225,8 @@ class UnitOfWork:
         self._session = session
         self._committed = False
         self._on_commit = []
-        self._bind_repositories(session)
+        self._repositories = {}
         return self
-
-    def _bind_repositories(self, session: Session) -> None:
-        self.teams = TeamRepository(session)
-        self.bookmakers = BookmakerRepository(session)
-        self.matches = MatchRepository(session)
-        self.audit_log = AuditRepository(session)
-        self.analytics = AnalyticsRepository(session)
-        self.odds = OddsRepository(session)
-        self.imports = ImportRepository(session)
-        self.settlement = SettlementRepository(session)
-        self.tenants = TenantRecordRepository(session)
-        self.api_keys = ApiKeyRepository(session)
-        tenant = self.principal.tenant_id
-        if tenant is not None:
-            self._strategies = StrategyRepository(session, tenant)
-            self._bets = BetRepository(session, tenant)
-            self._idempotency = IdempotencyRepository(session, tenant)
-
-    def _require_tenant(self, repo: R | None) -> R:
-        if repo is None:
-            raise NotATenant(f"{self.principal.actor} is not a tenant")
-        return repo
-
-    @property
-    def strategies(self) -> StrategyRepository:
-        return self._require_tenant(self._strategies)
-
-    @property
-    def bets(self) -> BetRepository:
-        return self._require_tenant(self._bets)
-
-    @property
-    def idempotency(self) -> IdempotencyRepository:
-        return self._require_tenant(self._idempotency)
 
     def __exit__(
         self,
@@ -216,6 +242,7 @@ class UnitOfWork:
                 self._check_key(session)  # a unit that only read from caches still checks
         finally:
             self._session = None
+            self._repositories = {}
             preamble = session.info.get(PREAMBLE_SESSION_KEY)
             self._first_done = preamble is not None and preamble.done
             if not self._committed:

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.interfaces import ORMOption
 
+from backend.core.errors import NotFound
 from backend.core.versioning import ExpectedVersion
 from backend.models.base import Base
 from backend.repositories.base import Page, Repository, View
@@ -31,12 +32,28 @@ def create(uow: UnitOfWork, repo: Selector[T], obj: T, options: Sequence[ORMOpti
 
 
 def get(uow: UnitOfWork, repo: Selector[T], ident: Any, options: Sequence[ORMOption] = ()) -> T:
-    """One row by id; reference data is read through the query cache."""
+    """One entity by id (404 when missing), for use cases that go on to work with it."""
+    return repo(uow).get_one(ident, options=options)
+
+
+def read(uow: UnitOfWork, repo: Selector[Any], ident: Any) -> Mapping[str, Any]:
+    """One resource's columns by id, for answering a GET (404 when missing).
+
+    Reference data (teams, bookmakers) is served from the query cache, which holds these
+    read models: no entity is built and, on a hit, no statement is run for it (the unit of
+    work still re-checks a tenant key). A cached row is shared: read it, never change it."""
     repository = repo(uow)
     cache = uow.caches.get(repository.cache_name) if uow.caches and repository.cache_name else None
-    if cache is None or options:
-        return repository.get_one(ident, options=options)
-    found: T = cache.get_or_load(ident, lambda: repository.get_one(ident))
+
+    def load() -> Mapping[str, Any]:
+        row = repository.read(ident)
+        if row is None:
+            raise NotFound(repository.entity_name, ident)
+        return row
+
+    if cache is None:
+        return load()
+    found: Mapping[str, Any] = cache.get_or_load(ident, load)
     return found
 
 

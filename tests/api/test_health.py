@@ -40,21 +40,22 @@ def test_connection_killed_mid_request_is_503_then_recovers(
     raw_engine: Engine,
 ) -> None:
     team = make_team(client, admin_headers)
-    original = TeamRepository.get
+    original = TeamRepository.read
 
-    def killed_then_get(self: TeamRepository, ident: object, **kw: object) -> object:
-        # The request's transaction has begun; its server process is killed from outside.
+    def killed_then_read(self: TeamRepository, ident: object) -> object:
+        # The request's unit of work has run a statement; its server process is killed from
+        # outside before the team is read.
         pid = self.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with raw_engine.connect() as admin:
             admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        return original(self, ident, **kw)  # type: ignore[arg-type]
+        return original(self, ident)
 
-    monkeypatch.setattr(TeamRepository, "get", killed_then_get)
+    monkeypatch.setattr(TeamRepository, "read", killed_then_read)
     response = client.get(f"/v1/teams/{team['id']}", headers=admin_headers)
     body = assert_problem(response, 503, "database-unavailable")
     assert response.headers["retry-after"].isdigit()
     assert "terminat" not in body["detail"]
-    monkeypatch.setattr(TeamRepository, "get", original)
+    monkeypatch.setattr(TeamRepository, "read", original)
     assert client.get(f"/v1/teams/{team['id']}", headers=admin_headers).status_code == 200
 
 

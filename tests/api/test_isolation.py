@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -123,3 +124,53 @@ def test_row_level_security_hides_rows_from_an_unfiltered_query(
     with db.engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM strategies")) == 0
         assert conn.scalar(text("SELECT count(*) FROM bets")) == 0
+
+
+def test_read_only_units_scope_every_statement_and_refuse_writes(
+    db: Database, world: dict[str, Any]
+) -> None:
+    """GET requests run read-only units: autocommit statements, each its own transaction. Every
+    statement still carries the tenant context, a write is refused by PostgreSQL, and the
+    connection goes back to the pool transactional again."""
+    a_tenant, b_tenant = (uuid.UUID(world[k]["id"]) for k in ("a_tenant", "b_tenant"))
+    a_strategy = uuid.UUID(world["strategy"]["id"])
+    a_principal = Principal(kind="tenant", actor="reader", tenant_id=a_tenant)
+    b_principal = Principal(kind="tenant", actor="probe", tenant_id=b_tenant)
+
+    def visible(principal: Principal) -> list[int]:
+        with UnitOfWork(db.session_factory, principal, read_only=True) as uow:
+            # Three separate statements, deliberately unfiltered: RLS alone decides.
+            return [
+                len(uow.session.scalars(select(Strategy)).all()),
+                uow.session.scalar(select(func.count()).select_from(Bet)) or 0,
+                len(uow.session.scalars(select(AuditLog)).all()),
+            ]
+
+    strategies, bets, audit = visible(a_principal)
+    assert (strategies, bets) == (1, 1)
+    assert audit >= 3  # strategy create, bet create, bankroll debit
+    assert visible(b_principal) == [0, 0, 0]
+
+    with UnitOfWork(db.session_factory, a_principal, read_only=True) as uow:
+        with pytest.raises(DBAPIError) as refused:
+            uow.session.execute(
+                text("UPDATE strategies SET bankroll = 0 WHERE id = :id"), {"id": a_strategy}
+            )
+        assert getattr(refused.value.orig, "pgcode", None) == "25006"  # read-only transaction
+        # The unit goes on after the refusal, still scoped.
+        assert len(uow.session.scalars(select(Strategy)).all()) == 1
+
+    def bankroll() -> object:
+        with UnitOfWork(db.session_factory, a_principal, read_only=True) as uow:
+            return uow.session.scalar(select(Strategy.bankroll).where(Strategy.id == a_strategy))
+
+    before = bankroll()
+    assert before == Decimal(world["strategy"]["bankroll"]) - Decimal(world["bet"]["stake"])
+    # The next unit on the pool (LIFO: the same connection) is one transaction again: a change
+    # it does not commit is gone.
+    with UnitOfWork(db.session_factory, a_principal) as uow:
+        uow.session.execute(
+            text("UPDATE strategies SET bankroll = 0 WHERE id = :id"), {"id": a_strategy}
+        )
+        assert uow.session.scalar(select(Strategy.bankroll).where(Strategy.id == a_strategy)) == 0
+    assert bankroll() == before > 0

@@ -43,6 +43,18 @@ def test_get_returns_none_and_get_one_raises(uow: UnitOfWork) -> None:
             uow.teams.get_one(-1)
 
 
+def test_read_model_has_every_column_of_the_entity(uow: UnitOfWork) -> None:
+    with uow:
+        team = uow.teams.add(Team(name=unique("Read"), country="England", league="EPL"))
+        row = uow.teams.read(team.id)
+        assert row is not None
+        expected = {a.key: getattr(team, a.key) for a in Team.__mapper__.column_attrs}
+        assert row == expected
+        assert row["version"] == team.version == 1
+        assert uow.teams.read(2_000_000_000) is None
+        assert uow.teams.read(2**70) is None  # larger than the column: no row, no error
+
+
 def test_keyset_pages_cover_every_row_once_with_a_stable_total(uow: UnitOfWork) -> None:
     tag = unique("page")
     with uow:
@@ -147,5 +159,10 @@ def test_tenant_repository_get_filters_by_tenant_even_with_rls_bypassed(
         found = StrategyRepository(session, a).get(strategy)
         assert found is not None and found.tenant_id == a
         assert StrategyRepository(session, b).get(strategy) is None  # the memoized statement
+        # The read model (plain SQL, no entity) carries the same filter.
+        assert StrategyRepository(session, b).read(strategy) is None
+        row = StrategyRepository(session, a).read(strategy)
+        assert row is not None and str(row["tenant_id"]) == str(a) and row["name"] == "S"
+        assert StrategyRepository(session, b).read(strategy) is None
     finally:
         session.close()

@@ -54,8 +54,8 @@ def list_bookmakers(
 @router.get("/{bookmaker_id}", response_model=BookmakerRead, responses=responses(404))
 def get_bookmaker(bookmaker_id: int, uow: UnitOfWorkDep) -> Response:
     """Get one bookmaker."""
-    bookmaker = uow.run(crud.get, bookmakers, bookmaker_id)
-    return resource_response(BookmakerRead.model_validate(bookmaker), version=bookmaker.version)
+    bookmaker = uow.run(crud.read, bookmakers, bookmaker_id)
+    return resource_response(BookmakerRead.model_validate(bookmaker), version=bookmaker["version"])
 
 
 @router.patch(

@@ -65,8 +65,8 @@ def list_teams(
 @router.get("/{team_id}", response_model=TeamRead, responses=responses(404))
 def get_team(team_id: int, uow: UnitOfWorkDep) -> Response:
     """Get one team."""
-    team = uow.run(crud.get, teams, team_id)
-    return resource_response(TeamRead.model_validate(team), version=team.version)
+    team = uow.run(crud.read, teams, team_id)
+    return resource_response(TeamRead.model_validate(team), version=team["version"])
 
 
 @router.patch(
