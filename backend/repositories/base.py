@@ -238,19 +238,34 @@ class Repository(Generic[ModelT]):
 
         stmt = self.select().where(*filters)
         total = self._count_stmt(stmt) if include_total else None
+        after = None
         if cursor is not None:
             types = [k.property.columns[0].type.python_type for k in keys]
             after = decode_cursor(scope, cursor, types)
-            stmt = stmt.where(tuple_(*keys) > tuple_(*after))
-        if view is not None:
-            stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
-            for target, onclause in view.joins:
-                stmt = stmt.join(target, onclause)
-            stmt = stmt.order_by(*keys).limit(limit + 1)
-            rows: list[Any] = list(self.session.execute(stmt))
+        rows: list[Any]
+        if not filters and not options:
+            # The unfiltered listing (a feed's or dashboard's first and next pages): one
+            # statement per shape, built once, its limit and cursor bound as parameters.
+            page_stmt = self._page_statement(view, tuple(keys), after is not None)
+            params = self.scope_params({"page_limit": limit + 1})
+            for i, value in enumerate(after or ()):
+                params[f"after_{i}"] = value
+            if view is not None:
+                rows = list(self.session.execute(page_stmt, params))
+            else:
+                rows = list(self.session.scalars(page_stmt, params).unique())
         else:
-            stmt = stmt.order_by(*keys).limit(limit + 1).options(*options)
-            rows = list(self.session.scalars(stmt).unique())
+            if after is not None:
+                stmt = stmt.where(tuple_(*keys) > tuple_(*after))
+            if view is not None:
+                stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
+                for target, onclause in view.joins:
+                    stmt = stmt.join(target, onclause)
+                stmt = stmt.order_by(*keys).limit(limit + 1)
+                rows = list(self.session.execute(stmt))
+            else:
+                stmt = stmt.order_by(*keys).limit(limit + 1).options(*options)
+                rows = list(self.session.scalars(stmt).unique())
 
         next_cursor = None
         if len(rows) > limit:
@@ -259,6 +274,27 @@ class Repository(Generic[ModelT]):
             next_cursor = encode_cursor(scope, [getattr(last, k.key) for k in keys])
         items = rows if view is None else [view.build(row) for row in rows]
         return Page(items=items, next_cursor=next_cursor, total=total)
+
+    # Per (class, view, order keys, with cursor): the unfiltered page statement (see `list`).
+    _page_statements: ClassVar[dict[tuple[Any, ...], Select[Any]]] = {}
+
+    def _page_statement(
+        self, view: View | None, keys: tuple[InstrumentedAttribute[Any], ...], after: bool
+    ) -> Select[Any]:
+        memo_key = (type(self), id(view), tuple(k.key for k in keys), after)
+        stmt = Repository._page_statements.get(memo_key)
+        if stmt is None:
+            stmt = self.scoped_by_param(select(self.model_type))
+            if after:
+                bound = [bindparam(f"after_{i}", type_=k.type) for i, k in enumerate(keys)]
+                stmt = stmt.where(tuple_(*keys) > tuple_(*bound))
+            if view is not None:
+                stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
+                for target, onclause in view.joins:
+                    stmt = stmt.join(target, onclause)
+            stmt = stmt.order_by(*keys).limit(bindparam("page_limit", type_=Integer))
+            Repository._page_statements[memo_key] = stmt
+        return stmt
 
     def _count_stmt(self, stmt: Select[Any]) -> int:
         count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from backend.core.errors import (
 )
 from backend.models import Match, Team
 from backend.repositories.cursor import InvalidCursor
+from backend.repositories.reference import MatchRepository
 from backend.repositories.trading import StrategyRepository
 from backend.repositories.unit_of_work import UnitOfWork
 from tests.helpers import unique
@@ -78,6 +79,41 @@ def test_keyset_pages_cover_every_row_once_with_a_stable_total(uow: UnitOfWork) 
         assert uow.teams.count(Team.league == tag) == 7
         assert uow.teams.exists(Team.league == tag)
         assert not uow.teams.exists(Team.league == tag + "x")
+
+
+def test_unfiltered_pages_cover_every_row_once_in_order(uow: UnitOfWork) -> None:
+    """Unfiltered listings run one prebuilt statement (limit and cursor as parameters): every
+    page size and cursor still gives the right rows, for entities and for a read model."""
+    with uow:
+        teams = [uow.teams.add(Team(name=unique("Side"))) for _ in range(4)]
+        base = datetime(2031, 5, 1, tzinfo=UTC)
+        # Kickoffs shared by several matches: the id breaks the tie across pages.
+        pairs = [(0, 1), (2, 3), (1, 0), (3, 2), (0, 2), (1, 3)]
+        uow.matches.add_many(
+            [
+                _match(teams[h], teams[a], kickoff_at=base.replace(hour=1 + i // 3))
+                for i, (h, a) in enumerate(pairs)
+            ]
+        )
+        want_teams = list(uow.session.scalars(select(Team.id).order_by(Team.name, Team.id)))
+        want_matches = list(
+            uow.session.scalars(select(Match.id).order_by(Match.kickoff_at, Match.id))
+        )
+        for limit in (1, 4, 500):
+            for repo, order, view, want in (
+                (uow.teams, Team.name, None, want_teams),
+                (uow.matches, Match.kickoff_at, MatchRepository.view, want_matches),
+            ):
+                seen: list[int] = []
+                cursor = None
+                for _ in range(len(want) + 1):  # a cursor that never advances fails, not hangs
+                    page = repo.list(order_by=[order], cursor=cursor, limit=limit, view=view)
+                    assert len(page.items) <= limit
+                    seen += [i["id"] if view else i.id for i in page.items]
+                    if page.next_cursor is None:
+                        break
+                    cursor = page.next_cursor
+                assert seen == want
 
 
 def test_cursor_from_another_ordering_is_refused(uow: UnitOfWork) -> None:
