@@ -275,17 +275,19 @@ def _install_preamble(engine: Engine) -> None:
 def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any] | Sequence[Any]) -> Any:
     """Plain SQL on a connection's own DBAPI cursor, inside its current transaction.
 
-    For hot paths: no SQLAlchemy result machinery, still bounded by the connection's
-    timeouts, still after the transaction's preamble and in the slow-statement log. Returns
-    the psycopg2 cursor.
+    For hot paths: no SQLAlchemy result machinery. The engine's cursor events still run
+    around it, as for any statement (the transaction's preamble, the slow-statement log,
+    statement counters), and the connection's timeouts still bound it. Returns the psycopg2
+    cursor.
     """
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
-    prefix = _prefix(conn)
-    if prefix is not None:
-        statement = f"{prefix}; {statement}"
     cursor = dbapi.cursor()
-    started = time.perf_counter()
+    dispatch = conn.dispatch
+    # Listeners registered without retval=True are wrapped by SQLAlchemy to hand back what
+    # they were given, so every one of them returns (statement, parameters).
+    for before in dispatch.before_cursor_execute:
+        statement, params = before(conn, cursor, statement, params, None, False)
     try:
         cursor.execute(statement, params)
     except Exception as exc:
@@ -298,12 +300,8 @@ def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any] | Se
         raise sa_exc.DBAPIError.instance(
             statement, None, exc, dbapi_base_err=Exception, connection_invalidated=dead
         ) from exc
-    if prefix is not None:
-        _consumed(conn)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    threshold = getattr(conn.engine, SLOW_MS_ATTRIBUTE, 0)
-    if threshold and elapsed_ms >= threshold:
-        _log_slow(statement, elapsed_ms)
+    for after in dispatch.after_cursor_execute:
+        after(conn, cursor, statement, params, None, False)
     return cursor
 
 

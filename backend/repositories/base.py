@@ -67,6 +67,8 @@ class Page(Generic[ModelT]):
     items: list[ModelT]
     next_cursor: str | None
     total: int | None = None
+    # Items are a read model's plain dicts (JSON-ready values), not entities.
+    plain: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,18 @@ class View:
     columns: tuple[Any, ...]
     joins: tuple[tuple[Any, Any], ...]
     build: Any  # Callable[[Row], object]
+
+
+@dataclass(frozen=True)
+class _PageStatement:
+    statement: Select[Any]
+    sql: str  # the same, compiled for the psycopg2 cursor (%(name)s parameters)
+    key_positions: tuple[int, ...]  # where the order keys are in a read model's row
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters for the psycopg2 cursor, which does not adapt UUIDs by itself."""
+    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in params.items()}
 
 
 class Repository(Generic[ModelT]):
@@ -135,11 +149,7 @@ class Repository(Generic[ModelT]):
         if not self._valid_ident(ident):
             return None
         sql, keys = self._read_statement()
-        params = {
-            k: str(v) if isinstance(v, uuid.UUID) else v
-            for k, v in self.scope_params({"ident": ident}).items()
-        }
-        row = self._raw(sql, params).fetchone()
+        row = self._raw(sql, _plain(self.scope_params({"ident": ident}))).fetchone()
         return None if row is None else dict(zip(keys, row, strict=True))
 
     def scoped_by_param(self, stmt: Select[Any]) -> Select[Any]:
@@ -243,17 +253,20 @@ class Repository(Generic[ModelT]):
             types = [k.property.columns[0].type.python_type for k in keys]
             after = decode_cursor(scope, cursor, types)
         rows: list[Any]
+        positions: tuple[int, ...] | None = None  # order keys' places in tuple rows
         if not filters and not options:
             # The unfiltered listing (a feed's or dashboard's first and next pages): one
-            # statement per shape, built once, its limit and cursor bound as parameters.
-            page_stmt = self._page_statement(view, tuple(keys), after is not None)
+            # statement per shape, built once, its limit and cursor bound as parameters; a
+            # read model's page runs as plain SQL on the cursor (rows as tuples).
+            page = self._page_statement(view, tuple(keys), after is not None)
             params = self.scope_params({"page_limit": limit + 1})
             for i, value in enumerate(after or ()):
                 params[f"after_{i}"] = value
             if view is not None:
-                rows = list(self.session.execute(page_stmt, params))
+                rows = self._raw(page.sql, _plain(params)).fetchall()
+                positions = page.key_positions
             else:
-                rows = list(self.session.scalars(page_stmt, params).unique())
+                rows = list(self.session.scalars(page.statement, params).unique())
         else:
             if after is not None:
                 stmt = stmt.where(tuple_(*keys) > tuple_(*after))
@@ -271,30 +284,41 @@ class Repository(Generic[ModelT]):
         if len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
-            next_cursor = encode_cursor(scope, [getattr(last, k.key) for k in keys])
+            values = (
+                [getattr(last, k.key) for k in keys]
+                if positions is None
+                else [last[i] for i in positions]
+            )
+            next_cursor = encode_cursor(scope, values)
         items = rows if view is None else [view.build(row) for row in rows]
-        return Page(items=items, next_cursor=next_cursor, total=total)
+        return Page(items=items, next_cursor=next_cursor, total=total, plain=view is not None)
 
     # Per (class, view, order keys, with cursor): the unfiltered page statement (see `list`).
-    _page_statements: ClassVar[dict[tuple[Any, ...], Select[Any]]] = {}
+    _page_statements: ClassVar[dict[tuple[Any, ...], _PageStatement]] = {}
 
     def _page_statement(
         self, view: View | None, keys: tuple[InstrumentedAttribute[Any], ...], after: bool
-    ) -> Select[Any]:
+    ) -> _PageStatement:
+        # Views are class-level constants: their id is stable for the life of the process.
         memo_key = (type(self), id(view), tuple(k.key for k in keys), after)
-        stmt = Repository._page_statements.get(memo_key)
-        if stmt is None:
-            stmt = self.scoped_by_param(select(self.model_type))
-            if after:
-                bound = [bindparam(f"after_{i}", type_=k.type) for i, k in enumerate(keys)]
-                stmt = stmt.where(tuple_(*keys) > tuple_(*bound))
-            if view is not None:
-                stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
-                for target, onclause in view.joins:
-                    stmt = stmt.join(target, onclause)
-            stmt = stmt.order_by(*keys).limit(bindparam("page_limit", type_=Integer))
-            Repository._page_statements[memo_key] = stmt
-        return stmt
+        found = Repository._page_statements.get(memo_key)
+        if found is not None:
+            return found
+        stmt = self.scoped_by_param(select(self.model_type))
+        if after:
+            bound = [bindparam(f"after_{i}", type_=k.type) for i, k in enumerate(keys)]
+            stmt = stmt.where(tuple_(*keys) > tuple_(*bound))
+        positions: tuple[int, ...] = ()
+        if view is not None:
+            stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
+            for target, onclause in view.joins:
+                stmt = stmt.join(target, onclause)
+            names = list(stmt.selected_columns.keys())
+            positions = tuple(names.index(k.key) for k in keys)
+        stmt = stmt.order_by(*keys).limit(bindparam("page_limit", type_=Integer))
+        sql = str(stmt.compile(dialect=self.session.get_bind().dialect))
+        found = Repository._page_statements[memo_key] = _PageStatement(stmt, sql, positions)
+        return found
 
     def _count_stmt(self, stmt: Select[Any]) -> int:
         count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())
