@@ -219,7 +219,7 @@ def flush_preamble(conn: Connection) -> None:
         return
     del conn.info[PREAMBLE_KEY]  # sent now, as the statement itself
     try:
-        conn.exec_driver_sql(preamble.sql)
+        raw_execute(conn, preamble.sql)
     finally:
         if preamble.repeat is not None:  # later statements still carry the context
             conn.info[PREAMBLE_KEY] = preamble
@@ -272,7 +272,9 @@ def _install_preamble(engine: Engine) -> None:
             dbapi_connection.autocommit = False
 
 
-def raw_execute(conn: Connection, statement: str, params: Mapping[str, Any] | Sequence[Any]) -> Any:
+def raw_execute(
+    conn: Connection, statement: str, params: Mapping[str, Any] | Sequence[Any] | None = None
+) -> Any:
     """Plain SQL on a connection's own DBAPI cursor, inside its current transaction.
 
     For hot paths: no SQLAlchemy result machinery. The engine's cursor events still run

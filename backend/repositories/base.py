@@ -6,7 +6,7 @@ Repositories add, flush and query. They never commit or roll back: the Unit of W
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -107,8 +107,15 @@ class Repository(Generic[ModelT]):
     # Constraint name -> message for the domain error raised when it is violated.
     constraint_messages: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, session: Session | Callable[[], Session]) -> None:
+        # A Session, or what gives the unit of work's session when it is first needed (a read
+        # answered from a cache then opens none).
+        self._session_source = session
+
+    @property
+    def session(self) -> Session:
+        source = self._session_source
+        return source if isinstance(source, Session) else source()
 
     # Per class: the plain by-id SELECT, built once with bound parameters. SQLAlchemy memoizes
     # a statement object's cache key, so reusing it skips building and keying it per call.
@@ -398,7 +405,7 @@ class TenantRepository(Repository[ModelT]):
     """A repository bound to one tenant: every statement it builds carries the tenant filter,
     and every row it inserts gets the tenant. Row-level security backs this up underneath."""
 
-    def __init__(self, session: Session, tenant_id: uuid.UUID) -> None:
+    def __init__(self, session: Session | Callable[[], Session], tenant_id: uuid.UUID) -> None:
         super().__init__(session)
         self.tenant_id = tenant_id
 

@@ -11,18 +11,24 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
-from backend.core.database import flush_preamble, set_preamble, sqlstate, use_autocommit
+from backend.core.database import (
+    flush_preamble,
+    raw_execute,
+    set_preamble,
+    sqlstate,
+    use_autocommit,
+)
 from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
 from backend.models.base import Base
 from backend.repositories.analytics import AnalyticsRepository
 from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
-from backend.repositories.base import CONNECTION_KEY
+from backend.repositories.base import CONNECTION_KEY, Repository
 from backend.repositories.imports import ImportRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
@@ -114,7 +120,7 @@ class _Repository(Generic[R]):
     """A repository of the open unit of work, built the first time a use case asks for it
     (most requests use one or two of them)."""
 
-    def __init__(self, build: Callable[[UnitOfWork, Session], R]) -> None:
+    def __init__(self, build: Callable[[UnitOfWork], R]) -> None:
         self._build = build
         self._name = ""
 
@@ -131,20 +137,33 @@ class _Repository(Generic[R]):
         built: dict[str, Any] = uow._repositories
         repo: R | None = built.get(self._name)
         if repo is None:
-            repo = built[self._name] = self._build(uow, uow.session)
+            if not uow._open:
+                raise RuntimeError("UnitOfWork is not open: use `with uow:`")
+            repo = built[self._name] = self._build(uow)
         return repo
 
 
-def _plain(cls: Callable[[Session], R]) -> _Repository[R]:
-    return _Repository(lambda uow, session: cls(session))
+def _session_of(uow: UnitOfWork) -> Callable[[], Session]:
+    # Repository[T] subclasses take the session lazily: the unit's session opens only when a
+    # statement needs it.
+    return lambda: uow.session
 
 
-def _tenant(cls: Callable[[Session, uuid.UUID], R]) -> _Repository[R]:
-    def build(uow: UnitOfWork, session: Session) -> R:
+def _plain(cls: Callable[[Any], R]) -> _Repository[R]:
+    lazy = isinstance(cls, type) and issubclass(cls, Repository)
+
+    def build(uow: UnitOfWork) -> R:
+        return cls(_session_of(uow) if lazy else uow.session)
+
+    return _Repository(build)
+
+
+def _tenant(cls: Callable[[Any, uuid.UUID], R]) -> _Repository[R]:
+    def build(uow: UnitOfWork) -> R:
         tenant = uow.principal.tenant_id
         if tenant is None:
             raise NotATenant(f"{uow.principal.actor} is not a tenant")
-        return cls(session, tenant)
+        return cls(_session_of(uow), tenant)
 
     return _Repository(build)
 
@@ -188,6 +207,8 @@ class UnitOfWork:
         self.request_id = request_id
         self.change_reason = change_reason
         self._session: Session | None = None
+        self._open = False
+        self._context: dict[str, Any] = {}
         self._repositories: dict[str, Any] = {}
         self._committed = False
         self._first_done = False
@@ -197,9 +218,8 @@ class UnitOfWork:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        if self._session is not None:
+        if self._open:
             raise RuntimeError("UnitOfWork is already open")
-        session = self._session_factory()
         self.audit = AuditBuffer(
             AuditContext(
                 actor=self.principal.actor,
@@ -208,25 +228,32 @@ class UnitOfWork:
                 change_reason=self.change_reason,
             )
         )
-        session.info[AUDIT_KEY] = self.audit
         tenant, key = self.principal.tenant_id, self.principal.key_id
-        session.info[RLS_CONTEXT_KEY] = {
+        self._context = {
             "tenant": str(tenant) if tenant else "",
             # Admin and system units work across tenants (settlement, purges); tenant units never.
             "bypass": "off" if tenant else "on",
             "key": str(key) if key else None,
         }
-        if self.read_only:
-            session.info[READ_ONLY_KEY] = True
         # Without a shared cache, invalidations are process-local: the key is re-checked in
         # the database by every unit of work (with its first statement, or on its own before
         # the unit ends when it ran none), so a key revoked on another worker is never served.
         self._must_check_key = key is not None and not (self.caches and self.caches.shared)
-        self._session = session
+        self._open = True
+        self._session = None  # opened when first needed (a read served from a cache needs none)
         self._committed = False
+        self._first_done = False
         self._on_commit = []
         self._repositories = {}
         return self
+
+    def _open_session(self) -> Session:
+        session = self._session_factory()
+        session.info[AUDIT_KEY] = self.audit
+        session.info[RLS_CONTEXT_KEY] = self._context
+        if self.read_only:
+            session.info[READ_ONLY_KEY] = True
+        return session
 
     def __exit__(
         self,
@@ -234,29 +261,41 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session = self._session
-        if session is None:
+        if not self._open:
             return
         try:
             if exc_type is None and not self._committed:
-                self._check_key(session)  # a unit that only read from caches still checks
+                self._check_key()  # a unit that only read from caches still checks
         finally:
-            self._session = None
+            session, self._session = self._session, None
+            self._open = False
             self._repositories = {}
-            preamble = session.info.get(PREAMBLE_SESSION_KEY)
-            self._first_done = preamble is not None and preamble.done
             if not self._committed:
                 self.audit.discard()
-            # close() detaches the loaded objects (their state stays readable, unlike after
-            # rollback(), which expires them) and then rolls back whatever was not committed.
-            session.close()
+            if session is not None:
+                preamble = session.info.get(PREAMBLE_SESSION_KEY)
+                self._first_done = preamble is not None and preamble.done
+                # close() detaches the loaded objects (their state stays readable, unlike
+                # after rollback(), which expires them) and then rolls back whatever was not
+                # committed.
+                session.close()
 
-    def _check_key(self, session: Session) -> None:
+    def _check_key(self) -> None:
         if not self._must_check_key:
             return
-        preamble = session.info.get(PREAMBLE_SESSION_KEY)
+        session = self._session
+        bind = self._session_factory.kw.get("bind")
+        if session is None and self.read_only and isinstance(bind, Engine):
+            # Nothing was read from the database: the key check is the unit's one statement,
+            # on a pooled connection in autocommit mode, without an ORM session around it.
+            first, _ = _context_sql(**self._context, read_only=True)
+            with bind.connect() as conn:
+                use_autocommit(conn)
+                raw_execute(conn, first)
+            return
+        preamble = self.session.info.get(PREAMBLE_SESSION_KEY)
         if preamble is None or not preamble.done:
-            flush_preamble(session.connection())
+            flush_preamble(self.session.connection())
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
@@ -264,16 +303,19 @@ class UnitOfWork:
 
     @property
     def session(self) -> Session:
-        if self._session is None:
-            raise RuntimeError("UnitOfWork is not open: use `with uow:`")
-        return self._session
+        session = self._session
+        if session is None:
+            if not self._open:
+                raise RuntimeError("UnitOfWork is not open: use `with uow:`")
+            session = self._session = self._open_session()
+        return session
 
     def commit(self) -> None:
         """Flush, write the audit rows of every change, commit, then run after-commit hooks."""
         session = self.session
         session.flush()
         self.audit.write(session)
-        self._check_key(session)
+        self._check_key()
         session.commit()
         self._committed = True
         callbacks, self._on_commit = self._on_commit, []
