@@ -6,10 +6,10 @@ Repositories add, flush and query. They never commit or roll back: the Unit of W
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -51,6 +51,16 @@ def transaction_connection(session: Session) -> Connection:
     bookkeeping on every call: hot paths run several plain statements on it."""
     conn: Connection | None = session.info.get(CONNECTION_KEY)
     return conn if conn is not None else session.connection()
+
+
+class SessionSource(Protocol):
+    """What a unit of work offers its repositories: its session and its connection, each
+    opened on first use."""
+
+    @property
+    def session(self) -> Session: ...
+
+    def connection(self) -> Connection: ...
 
 
 Operation = Literal["insert", "update", "delete"]
@@ -107,15 +117,22 @@ class Repository(Generic[ModelT]):
     # Constraint name -> message for the domain error raised when it is violated.
     constraint_messages: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, session: Session | Callable[[], Session]) -> None:
-        # A Session, or what gives the unit of work's session when it is first needed (a read
-        # answered from a cache then opens none).
-        self._session_source = session
+    def __init__(self, session: Session | SessionSource) -> None:
+        # A Session, or the unit of work, which opens its session (or, for a read-only unit,
+        # just its connection) when a statement first needs it.
+        self._source = session
 
     @property
     def session(self) -> Session:
-        source = self._session_source
-        return source if isinstance(source, Session) else source()
+        source = self._source
+        return source if isinstance(source, Session) else source.session
+
+    def connection(self) -> Connection:
+        """The connection this repository's plain SQL runs on (the unit's transaction's)."""
+        source = self._source
+        if isinstance(source, Session):
+            return transaction_connection(source)
+        return source.connection()
 
     # Per class: the plain by-id SELECT, built once with bound parameters. SQLAlchemy memoizes
     # a statement object's cache key, so reusing it skips building and keying it per call.
@@ -170,7 +187,7 @@ class Repository(Generic[ModelT]):
 
     def _raw(self, statement: str, params: Mapping[str, Any]) -> Any:
         """Plain SQL with %(name)s parameters on this unit of work's connection (hot paths)."""
-        return raw_execute(transaction_connection(self.session), statement, params)
+        return raw_execute(self.connection(), statement, params)
 
     def scoped(self, stmt: Select[Any]) -> Select[Any]:
         """Hook for repositories that restrict every statement (tenant scoping)."""
@@ -405,7 +422,7 @@ class TenantRepository(Repository[ModelT]):
     """A repository bound to one tenant: every statement it builds carries the tenant filter,
     and every row it inserts gets the tenant. Row-level security backs this up underneath."""
 
-    def __init__(self, session: Session | Callable[[], Session], tenant_id: uuid.UUID) -> None:
+    def __init__(self, session: Session | SessionSource, tenant_id: uuid.UUID) -> None:
         super().__init__(session)
         self.tenant_id = tenant_id
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
 from backend.core.database import (
+    Preamble,
     flush_preamble,
-    raw_execute,
     set_preamble,
     sqlstate,
     use_autocommit,
@@ -28,7 +28,7 @@ from backend.core.principal import Principal
 from backend.models.base import Base
 from backend.repositories.analytics import AnalyticsRepository
 from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
-from backend.repositories.base import CONNECTION_KEY, Repository
+from backend.repositories.base import CONNECTION_KEY, Repository, transaction_connection
 from backend.repositories.imports import ImportRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
@@ -143,17 +143,13 @@ class _Repository(Generic[R]):
         return repo
 
 
-def _session_of(uow: UnitOfWork) -> Callable[[], Session]:
-    # Repository[T] subclasses take the session lazily: the unit's session opens only when a
-    # statement needs it.
-    return lambda: uow.session
-
-
 def _plain(cls: Callable[[Any], R]) -> _Repository[R]:
     lazy = isinstance(cls, type) and issubclass(cls, Repository)
 
     def build(uow: UnitOfWork) -> R:
-        return cls(_session_of(uow) if lazy else uow.session)
+        # Repository[T] subclasses take the unit itself: its session (or connection) opens
+        # only when a statement needs it.
+        return cls(uow if lazy else uow.session)
 
     return _Repository(build)
 
@@ -163,7 +159,7 @@ def _tenant(cls: Callable[[Any, uuid.UUID], R]) -> _Repository[R]:
         tenant = uow.principal.tenant_id
         if tenant is None:
             raise NotATenant(f"{uow.principal.actor} is not a tenant")
-        return cls(_session_of(uow), tenant)
+        return cls(uow, tenant)
 
     return _Repository(build)
 
@@ -207,6 +203,8 @@ class UnitOfWork:
         self.request_id = request_id
         self.change_reason = change_reason
         self._session: Session | None = None
+        self._connection: Connection | None = None
+        self._preamble: Preamble | None = None
         self._open = False
         self._context: dict[str, Any] = {}
         self._repositories: dict[str, Any] = {}
@@ -240,15 +238,44 @@ class UnitOfWork:
         # the unit ends when it ran none), so a key revoked on another worker is never served.
         self._must_check_key = key is not None and not (self.caches and self.caches.shared)
         self._open = True
-        self._session = None  # opened when first needed (a read served from a cache needs none)
+        # Opened when first needed (a read served from a cache needs neither).
+        self._session = None
+        self._connection = None
         self._committed = False
         self._first_done = False
         self._on_commit = []
         self._repositories = {}
         return self
 
+    def connection(self) -> Connection:
+        """The unit's connection: its session's transaction's, or, for a read-only unit that
+        has not needed a session, a pooled connection of its own in autocommit mode (plain
+        SQL then runs without an ORM session around it)."""
+        if self._session is not None:
+            return transaction_connection(self._session)
+        conn = self._connection
+        if conn is not None:
+            return conn
+        bind = self._session_factory.kw.get("bind")
+        if not (self.read_only and isinstance(bind, Engine)):
+            return transaction_connection(self.session)
+        if not self._open:
+            raise RuntimeError("UnitOfWork is not open: use `with uow:`")
+        conn = bind.connect()
+        try:
+            use_autocommit(conn)
+        except BaseException:
+            conn.close()
+            raise
+        first, repeat = _context_sql(**self._context, read_only=True)
+        self._preamble = set_preamble(conn, first, repeat)
+        self._connection = conn
+        return conn
+
     def _open_session(self) -> Session:
-        session = self._session_factory()
+        # A read-only unit that already holds its connection runs its ORM work on it.
+        conn = self._connection
+        session = self._session_factory() if conn is None else self._session_factory(bind=conn)
         session.info[AUDIT_KEY] = self.audit
         session.info[RLS_CONTEXT_KEY] = self._context
         if self.read_only:
@@ -268,34 +295,36 @@ class UnitOfWork:
                 self._check_key()  # a unit that only read from caches still checks
         finally:
             session, self._session = self._session, None
+            conn, self._connection = self._connection, None
             self._open = False
             self._repositories = {}
             if not self._committed:
                 self.audit.discard()
+            preambles = [self._preamble] if conn is not None else []
             if session is not None:
-                preamble = session.info.get(PREAMBLE_SESSION_KEY)
-                self._first_done = preamble is not None and preamble.done
-                # close() detaches the loaded objects (their state stays readable, unlike
-                # after rollback(), which expires them) and then rolls back whatever was not
-                # committed.
-                session.close()
+                preambles.append(session.info.get(PREAMBLE_SESSION_KEY))
+            self._first_done = any(p is not None and p.done for p in preambles)
+            try:
+                if session is not None:
+                    # close() detaches the loaded objects (their state stays readable, unlike
+                    # after rollback(), which expires them) and then rolls back whatever was
+                    # not committed.
+                    session.close()
+            finally:
+                if conn is not None:
+                    conn.close()  # back to the pool, out of autocommit
 
     def _check_key(self) -> None:
         if not self._must_check_key:
             return
-        session = self._session
-        bind = self._session_factory.kw.get("bind")
-        if session is None and self.read_only and isinstance(bind, Engine):
-            # Nothing was read from the database: the key check is the unit's one statement,
-            # on a pooled connection in autocommit mode, without an ORM session around it.
-            first, _ = _context_sql(**self._context, read_only=True)
-            with bind.connect() as conn:
-                use_autocommit(conn)
-                raw_execute(conn, first)
+        if self._session is not None:
+            preamble = self._session.info.get(PREAMBLE_SESSION_KEY)
+            if preamble is None or not preamble.done:
+                flush_preamble(self._session.connection())
             return
-        preamble = self.session.info.get(PREAMBLE_SESSION_KEY)
-        if preamble is None or not preamble.done:
-            flush_preamble(self.session.connection())
+        # Nothing (or only plain SQL) ran: the pending preamble, with the key check, is sent
+        # on its own if no statement carried it.
+        flush_preamble(self.connection())
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
