@@ -45,10 +45,15 @@ class QueryCache(Generic[V]):
         self.stats = CacheStats()
         self._data: OrderedDict[Hashable, tuple[V, float]] = OrderedDict()
         self._lock = threading.Lock()
+        # The metric's children, bound once: `labels()` costs more than the increment.
+        self._events = {
+            e: CACHE_EVENTS.labels(name, e)
+            for e in ("hits", "misses", "evictions", "invalidations")
+        }
 
     def _count(self, event: str) -> None:
         setattr(self.stats, event, getattr(self.stats, event) + 1)
-        CACHE_EVENTS.labels(self.name, event).inc()
+        self._events[event].inc()
 
     def get(self, key: Hashable) -> V | None:
         with self._lock:

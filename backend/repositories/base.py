@@ -202,13 +202,21 @@ class Repository(Generic[ModelT]):
         attr: InstrumentedAttribute[Any] = getattr(self.model_type, pk[0].key)
         return attr
 
+    # Per class: what a valid primary key value is (see `_valid_ident`).
+    _ident_rules: ClassVar[dict[type[Any], tuple[int | None, bool]]] = {}
+
     def _valid_ident(self, ident: Any) -> bool:
         """Ids the column cannot hold (2**70, a non-UUID) name no row: not found, not a DB error."""
-        column = self.model_type.__mapper__.primary_key[0]
-        for sa_type, bound in _INT_RANGES.items():
-            if type(column.type) is sa_type:
-                return isinstance(ident, int) and -bound <= ident < bound
-        if column.type.python_type is uuid.UUID:
+        rule = Repository._ident_rules.get(type(self))
+        if rule is None:
+            column = self.model_type.__mapper__.primary_key[0]
+            bound = next((b for t, b in _INT_RANGES.items() if type(column.type) is t), None)
+            rule = (bound, column.type.python_type is uuid.UUID)
+            Repository._ident_rules[type(self)] = rule
+        bound, is_uuid = rule
+        if bound is not None:
+            return isinstance(ident, int) and -bound <= ident < bound
+        if is_uuid:
             return isinstance(ident, uuid.UUID)
         return True
 
