@@ -16,13 +16,13 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 import orjson
-from sqlalchemy import event, inspect
+from sqlalchemy import Connection, event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
 from backend.core.database import raw_execute
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
-from backend.repositories.base import Repository, transaction_connection
+from backend.repositories.base import Repository
 
 AUDIT_KEY = "oddsdesk.audit"
 _INSERT_AUDIT = (
@@ -106,7 +106,7 @@ class AuditBuffer:
     def pending(self) -> list[AuditEntry]:
         return [e for e in self._entries.values() if not e.empty]
 
-    def write(self, session: Session) -> int:
+    def write(self, conn: Connection) -> int:
         """Insert every pending entry in one statement; returns how many were written."""
         entries = self.pending()
         ctx = self.context
@@ -127,7 +127,7 @@ class AuditBuffer:
                     ctx.request_id,
                 )
             statement = _INSERT_AUDIT + ", ".join([_AUDIT_ROW] * len(chunk))
-            raw_execute(transaction_connection(session), statement, params).close()
+            raw_execute(conn, statement, params).close()
         self._entries.clear()
         return len(entries)
 

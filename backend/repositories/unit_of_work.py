@@ -248,34 +248,43 @@ class UnitOfWork:
         return self
 
     def connection(self) -> Connection:
-        """The unit's connection: its session's transaction's, or, for a read-only unit that
-        has not needed a session, a pooled connection of its own in autocommit mode (plain
-        SQL then runs without an ORM session around it)."""
-        if self._session is not None:
-            return transaction_connection(self._session)
+        """The unit's connection, opened on first use: a pooled connection of its own with
+        one transaction (in autocommit mode for a read-only unit), so plain SQL runs without
+        an ORM session around it. A session, when one is needed, works on this connection."""
         conn = self._connection
         if conn is not None:
             return conn
+        if self._session is not None:
+            return transaction_connection(self._session)
         bind = self._session_factory.kw.get("bind")
-        if not (self.read_only and isinstance(bind, Engine)):
+        if not isinstance(bind, Engine):  # sessions joined to a test's outer transaction
             return transaction_connection(self.session)
         if not self._open:
             raise RuntimeError("UnitOfWork is not open: use `with uow:`")
         conn = bind.connect()
         try:
-            use_autocommit(conn)
+            if self.read_only:
+                use_autocommit(conn)
+            else:
+                conn.begin()
         except BaseException:
             conn.close()
             raise
-        first, repeat = _context_sql(**self._context, read_only=True)
-        self._preamble = set_preamble(conn, first, repeat)
+        first, repeat = _context_sql(**self._context, read_only=self.read_only)
+        self._preamble = set_preamble(conn, first, repeat if self.read_only else None)
         self._connection = conn
         return conn
 
     def _open_session(self) -> Session:
-        # A read-only unit that already holds its connection runs its ORM work on it.
-        conn = self._connection
-        session = self._session_factory() if conn is None else self._session_factory(bind=conn)
+        # On the unit's connection (its transaction, which the session then owns: its commit
+        # commits it, its close rolls back what was not committed).
+        bind = self._session_factory.kw.get("bind")
+        conn = self.connection() if isinstance(bind, Engine) else None
+        session = (
+            self._session_factory()
+            if conn is None
+            else self._session_factory(bind=conn, join_transaction_mode="control_fully")
+        )
         session.info[AUDIT_KEY] = self.audit
         session.info[RLS_CONTEXT_KEY] = self._context
         if self.read_only:
@@ -312,7 +321,8 @@ class UnitOfWork:
                     session.close()
             finally:
                 if conn is not None:
-                    conn.close()  # back to the pool, out of autocommit
+                    # Back to the pool: an uncommitted transaction rolled back, autocommit off.
+                    conn.close()
 
     def _check_key(self) -> None:
         if not self._must_check_key:
@@ -341,11 +351,16 @@ class UnitOfWork:
 
     def commit(self) -> None:
         """Flush, write the audit rows of every change, commit, then run after-commit hooks."""
-        session = self.session
-        session.flush()
-        self.audit.write(session)
+        session = self._session
+        if session is not None:
+            session.flush()
+        if self.audit.pending():
+            self.audit.write(self.connection())
         self._check_key()
-        session.commit()
+        if session is not None:
+            session.commit()
+        elif self._connection is not None:
+            self._connection.commit()
         self._committed = True
         callbacks, self._on_commit = self._on_commit, []
         for callback in callbacks:
@@ -355,7 +370,10 @@ class UnitOfWork:
                 log.exception("after-commit hook failed")
 
     def rollback(self) -> None:
-        self.session.rollback()
+        if self._session is not None:
+            self._session.rollback()
+        elif self._connection is not None:
+            self._connection.rollback()
         self.audit.discard()
 
     def invalidate_after_commit(self, cache: str, key: object = None) -> None:

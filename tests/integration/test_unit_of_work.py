@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from backend.core.database import Database
+from backend.core.principal import ADMIN
 from backend.models import AuditLog, Team
 from backend.repositories.unit_of_work import UnitOfWork
 from tests.helpers import unique
@@ -141,3 +143,37 @@ def test_audited_writes_outside_a_unit_of_work_are_refused(session_factory: obje
         session.add(Team(name=unique("Sneaky")))
         with pytest.raises(AuditedWithoutUnitOfWork):
             session.flush()
+
+
+def test_pooled_units_commit_all_or_nothing_across_plain_sql_and_the_orm(
+    db: Database, raw_engine: Engine
+) -> None:
+    """Units on the app's own pool run plain SQL on their connection and ORM work on a session
+    bound to it: one transaction either way, committed whole or rolled back whole."""
+    kept, dropped, orm_dropped = unique("Kept"), unique("Dropped"), unique("OrmDropped")
+
+    def names() -> set[str]:
+        with db.engine.connect() as conn:
+            return set(
+                conn.scalars(select(Team.name).where(Team.name.in_([kept, dropped, orm_dropped])))
+            )
+
+    insert = "INSERT INTO teams (name, created_by, updated_by) VALUES (%(n)s, 'x', 'x')"
+    with pytest.raises(RuntimeError), UnitOfWork(db.session_factory, ADMIN) as uow:
+        uow.teams._raw(insert, {"n": dropped})  # plain SQL first, then the ORM
+        uow.teams.add(Team(name=orm_dropped))
+        raise RuntimeError("the use case fails after both")
+    assert names() == set()
+
+    with UnitOfWork(db.session_factory, ADMIN) as uow:
+        uow.teams._raw(insert, {"n": kept})
+        team = uow.teams.add(Team(name=unique("Also")))
+        uow.commit()
+    assert names() == {kept}
+    with raw_engine.connect() as conn:  # the audit log is behind row-level security
+        audit = conn.scalar(
+            select(func.count()).where(
+                AuditLog.entity_type == "team", AuditLog.entity_id == str(team.id)
+            )
+        )
+    assert audit == 1  # the ORM insert's audit row, in the same transaction
