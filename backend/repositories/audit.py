@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from backend.core.database import raw_execute
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
-from backend.repositories.base import Repository
+from backend.repositories.base import Repository, SessionSource
 
 AUDIT_KEY = "oddsdesk.audit"
 _INSERT_AUDIT = (
@@ -140,9 +140,14 @@ class AuditedWithoutUnitOfWork(RuntimeError):
     pass
 
 
-def audit_buffer(session: Session) -> AuditBuffer:
-    """The unit of work's buffer, where set-based statements report the entities they changed."""
-    buffer: AuditBuffer | None = session.info.get(AUDIT_KEY)
+def audit_buffer(source: Session | SessionSource) -> AuditBuffer:
+    """The unit of work's buffer, where set-based statements report the entities they changed
+    (`source`: a unit of work's session, or the unit itself)."""
+    buffer: AuditBuffer | None = (
+        source.info.get(AUDIT_KEY)
+        if isinstance(source, Session)
+        else getattr(source, "audit", None)
+    )
     if buffer is None:
         raise AuditedWithoutUnitOfWork("audited changes can only be made inside a UnitOfWork")
     return buffer

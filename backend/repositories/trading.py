@@ -179,7 +179,7 @@ class BetRepository(TenantRepository[Bet]):
         row = PlacedBet(**dict(zip((d.name for d in cursor.description), found, strict=True)))
         new_bankroll: Decimal = row.new_bankroll
         stake: Decimal = values["stake"]
-        audit = audit_buffer(self.session)
+        audit = audit_buffer(self._source)  # the unit itself: no ORM session needed
         audit.record(
             AuditEntry.created(
                 "bet",

@@ -48,6 +48,7 @@ MAX_ATTEMPTS = 3
 RLS_CONTEXT_KEY = "oddsdesk.rls"
 PREAMBLE_SESSION_KEY = "oddsdesk.preamble"
 READ_ONLY_KEY = "oddsdesk.read_only"
+INHERITED_PREAMBLE_KEY = "oddsdesk.inherited_preamble"
 KEY_REVOKED_SQLSTATE = "OD401"  # raised by oddsdesk_assert_api_key() (migration 0004)
 TENANT_INACTIVE_SQLSTATE = "OD403"
 
@@ -85,6 +86,12 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     if transaction.nested:  # a savepoint lives in the context already set
         return
     session.info[CONNECTION_KEY] = conn  # for the hot paths' plain SQL (Repository._raw)
+    inherited = session.info.pop(INHERITED_PREAMBLE_KEY, None)
+    if inherited is not None:
+        # The session's first transaction is the unit's, already begun on its connection
+        # with this preamble (sent, or still pending there): nothing to add.
+        session.info[PREAMBLE_SESSION_KEY] = inherited
+        return
     context = session.info.get(RLS_CONTEXT_KEY)
     if context is None:
         return
@@ -287,6 +294,8 @@ class UnitOfWork:
         )
         session.info[AUDIT_KEY] = self.audit
         session.info[RLS_CONTEXT_KEY] = self._context
+        if conn is not None and self._preamble is not None:
+            session.info[INHERITED_PREAMBLE_KEY] = self._preamble
         if self.read_only:
             session.info[READ_ONLY_KEY] = True
         return session
@@ -357,10 +366,16 @@ class UnitOfWork:
         if self.audit.pending():
             self.audit.write(self.connection())
         self._check_key()
+        conn = self._connection
         if session is not None:
             session.commit()
-        elif self._connection is not None:
-            self._connection.commit()
+        elif conn is not None:
+            conn.commit()
+            if not self.read_only:
+                # Whatever runs after the commit is another transaction: it sets the context
+                # again (a session's next transaction does so in after_begin).
+                first, _ = _context_sql(**self._context, read_only=False)
+                self._preamble = set_preamble(conn, first)
         self._committed = True
         callbacks, self._on_commit = self._on_commit, []
         for callback in callbacks:

@@ -8,10 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from backend.core.database import Database
 from tests.helpers import (
     assert_problem,
     bet_body,
     count_rows,
+    count_statements,
     idem,
     make_match,
     make_strategy,
@@ -57,6 +59,25 @@ def test_placed_bet_debits_bankroll_and_is_audited_twice(
         b=bet["id"],
     )
     assert rows == 2
+
+
+def test_a_bet_is_five_statements_with_the_key_check_riding_on_the_first(
+    client: TestClient,
+    tenant_headers: dict[str, str],
+    strategy: dict[str, Any],
+    market: dict[str, Any],
+    db: Database,
+) -> None:
+    """Lock, context, debit-and-insert, idempotency record, audit rows: the tenant key's check
+    and the row-level-security context travel with the first, never on their own."""
+    body = bet_body(strategy["id"], **market)
+    client.post("/v1/bets", json=body, headers=idem(tenant_headers))  # warm: auth cached
+    with count_statements(db.engine) as statements:
+        response = client.post("/v1/bets", json=body, headers=idem(tenant_headers))
+    assert response.status_code == 201, response.text
+    assert len(statements) == 5, statements
+    assert "oddsdesk_assert_api_key" in statements[0]
+    assert all("set_config" not in s for s in statements[1:])
 
 
 @pytest.mark.parametrize("key", [None, "", " " * 3, "k" * 256, "naïve", "tab\there"])
