@@ -484,7 +484,7 @@ def report(
         )
     if statements:
         print(
-            "\nstatements per request (warm, RLS context included): "
+            "\nstatements per request (warm, RLS context and key check included): "
             + ", ".join(f"{name} {v['statements']}" for name, v in statements.items())
         )
     if bulk_results:

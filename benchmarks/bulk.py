@@ -284,7 +284,8 @@ def _settle_raw(dsn: str, match_id: int) -> None:
 
 
 def statements_per_request(url: Any, tenant_key: str, data: dict[str, Any]) -> dict[str, Any]:
-    """SQL statements each read sends (RLS context included), at several page sizes."""
+    """SQL statements each read sends (RLS context included), at several page sizes, and
+    those of one placed bet."""
     from fastapi.testclient import TestClient
     from sqlalchemy import event
 
@@ -308,6 +309,15 @@ def statements_per_request(url: Any, tenant_key: str, data: dict[str, Any]) -> d
         "GET /v1/matches?limit=500": ["/v1/matches?limit=500"],
     }
     out: dict[str, Any] = {}
+    bet = {
+        "strategy_id": data["strategies"]["project"][0],
+        "match_id": data["match_id"],
+        "bookmaker_id": data["bookmaker_id"],
+        "market": "1x2",
+        "selection": "home",
+        "stake": "1.00",
+        "price": "2.150",
+    }
     try:
         with TestClient(create_app(settings, db)) as client:
             for name, paths in cases.items():
@@ -316,6 +326,14 @@ def statements_per_request(url: Any, tenant_key: str, data: dict[str, Any]) -> d
                 response = client.get(paths[0], headers=headers)
                 assert response.status_code == 200, response.text
                 out[name] = {"statements": len(counted), "sql": counted[:]}
+            # A write: every statement of a placed bet (its transaction's BEGIN and COMMIT
+            # are psycopg2's, not statements, as in the floor).
+            counted.clear()
+            response = client.post(
+                "/v1/bets", json=bet, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}
+            )
+            assert response.status_code == 201, response.text
+            out["POST /v1/bets"] = {"statements": len(counted), "sql": counted[:]}
     finally:
         db.dispose()
     return out
