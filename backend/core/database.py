@@ -179,6 +179,18 @@ def set_preamble(conn: Connection, sql: str, repeat: str | None = None) -> Pream
     return preamble
 
 
+def add_to_preamble(conn: Connection, sql: str) -> None:
+    """Append `sql` to what the next statement on `conn` carries in front of it (in a
+    transaction: it then runs in that statement's round trip, before it)."""
+    preamble: Preamble | None = conn.info.get(PREAMBLE_KEY)
+    if preamble is not None and preamble.repeat is not None:
+        raise RuntimeError("a read-only unit of work does not write")
+    if preamble is not None and not preamble.done:
+        preamble.sql = f"{preamble.sql}; {sql}"
+    else:
+        conn.info[PREAMBLE_KEY] = Preamble(sql)
+
+
 def _prefix(conn: Connection) -> str | None:
     """What the next statement on `conn` must carry in front of it, if anything."""
     preamble: Preamble | None = conn.info.get(PREAMBLE_KEY)
@@ -248,9 +260,13 @@ def _install_preamble(engine: Engine) -> None:
         if prefix is None:
             return statement, params
         if many:  # once, not once per parameter set
-            cursor.execute(prefix)
+            cursor.execute(prefix)  # no parameters: psycopg2 sends the text as it is
             _consumed(conn)
             return statement, params
+        if params is not None:
+            # psycopg2 formats the whole text when parameters are given (even empty ones):
+            # a literal % in the preamble (audit rows carry client text) must be doubled.
+            prefix = prefix.replace("%", "%%")
         return f"{prefix}; {statement}", params
 
     @event.listens_for(engine, "after_cursor_execute")

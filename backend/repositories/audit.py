@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection, event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
-from backend.core.database import raw_execute
+from backend.core.database import add_to_preamble, raw_execute
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
 from backend.repositories.base import Repository, SessionSource
@@ -106,12 +106,11 @@ class AuditBuffer:
     def pending(self) -> list[AuditEntry]:
         return [e for e in self._entries.values() if not e.empty]
 
-    def write(self, conn: Connection) -> int:
-        """Insert every pending entry in one statement; returns how many were written."""
+    def _statements(self) -> list[tuple[str, list[Any]]]:
+        """The pending entries as plain multi-row INSERTs (1,000 rows per statement)."""
         entries = self.pending()
         ctx = self.context
-        # Plain multi-row INSERTs on the transaction's cursor: audit rows are never loaded
-        # back, and this runs on every write (one statement per 1,000 rows).
+        statements = []
         for start in range(0, len(entries), _ROWS_PER_STATEMENT):
             chunk = entries[start : start + _ROWS_PER_STATEMENT]
             params: list[Any] = []
@@ -126,10 +125,34 @@ class AuditBuffer:
                     ctx.change_reason,
                     ctx.request_id,
                 )
-            statement = _INSERT_AUDIT + ", ".join([_AUDIT_ROW] * len(chunk))
+            statements.append((_INSERT_AUDIT + ", ".join([_AUDIT_ROW] * len(chunk)), params))
+        return statements
+
+    def write(self, conn: Connection) -> int:
+        """Insert every pending entry (audit rows are never loaded back, and this runs on
+        every write: plain SQL on the transaction's cursor); returns how many were written."""
+        written = len(self.pending())
+        for statement, params in self._statements():
             raw_execute(conn, statement, params).close()
         self._entries.clear()
-        return len(entries)
+        return written
+
+    def stage(self, conn: Connection) -> int:
+        """Send the pending entries with the transaction's next statement, in its round trip
+        (see `database.add_to_preamble`); returns how many. For a use case whose last
+        statement is known to follow: its audit rows then cost no round trip of their own."""
+        staged = len(self.pending())
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        cursor: Any = dbapi.cursor()
+        try:
+            for statement, params in self._statements():
+                # psycopg2 always binds client-side: mogrify is the very text it would send.
+                add_to_preamble(conn, cursor.mogrify(statement, params).decode())
+        finally:
+            cursor.close()
+        self._entries.clear()
+        return staged
 
     def discard(self) -> None:
         self._entries.clear()

@@ -366,6 +366,12 @@ class UnitOfWork:
         if self.audit.pending():
             self.audit.write(self.connection())
         self._check_key()
+        # Staged audit rows that no statement carried yet go now, before COMMIT.
+        conn = self._connection or (
+            self._session.info.get(CONNECTION_KEY) if self._session is not None else None
+        )
+        if conn is not None:
+            flush_preamble(conn)
         conn = self._connection
         if session is not None:
             session.commit()
@@ -383,6 +389,13 @@ class UnitOfWork:
                 callback()
             except Exception:  # the data is committed; a failed hook must not undo the answer
                 log.exception("after-commit hook failed")
+
+    def stage_audit(self) -> None:
+        """Write the audit rows recorded so far with the unit's next statement, in its round
+        trip (the use case's last statement before `commit()`, typically). Whatever is still
+        pending at commit is written then, as always."""
+        if self.audit.pending():
+            self.audit.stage(self.connection())
 
     def rollback(self) -> None:
         if self._session is not None:

@@ -127,6 +127,7 @@ def place_bet(
         )
     bet, _ = placed
     body = render(bet)
+    uow.stage_audit()  # the bet's audit rows ride with the idempotency record's INSERT
     uow.idempotency.save(key, request_fingerprint, 201, body)
     uow.commit()
     return Placed(201, body, replayed=False)

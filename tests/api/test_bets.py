@@ -61,23 +61,49 @@ def test_placed_bet_debits_bankroll_and_is_audited_twice(
     assert rows == 2
 
 
-def test_a_bet_is_five_statements_with_the_key_check_riding_on_the_first(
+def test_audit_rows_keep_client_text_verbatim(
+    client: TestClient,
+    tenant_headers: dict[str, str],
+    strategy: dict[str, Any],
+    market: dict[str, Any],
+) -> None:
+    """The bet's audit rows travel as SQL text in front of another statement: quotes,
+    percent signs and format codes in the client's reason arrive exactly as sent."""
+    reason = "100% sure; it's '%s' %(x)s %% -- \\ done"
+    body = bet_body(strategy["id"], **market)
+    headers = {**idem(tenant_headers), "X-Change-Reason": reason}
+    response = client.post("/v1/bets", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    bet_id = response.json()["id"]
+    audit = client.get("/v1/audit", params={"entity_id": bet_id}, headers=tenant_headers)
+    [entry] = audit.json()["items"]
+    assert entry["change_reason"] == reason
+    assert entry["changes"]["stake"] == [None, body["stake"]]
+    debit = client.get(
+        "/v1/audit", params={"entity_id": strategy["id"]}, headers=tenant_headers
+    ).json()["items"]
+    assert [e["change_reason"] for e in debit if e["action"] == "update"] == [reason]
+
+
+def test_a_bet_is_four_statements_with_the_key_check_and_audit_rows_riding_along(
     client: TestClient,
     tenant_headers: dict[str, str],
     strategy: dict[str, Any],
     market: dict[str, Any],
     db: Database,
 ) -> None:
-    """Lock, context, debit-and-insert, idempotency record, audit rows: the tenant key's check
-    and the row-level-security context travel with the first, never on their own."""
+    """Lock, context, debit-and-insert, idempotency record: the tenant key's check and the
+    row-level-security context travel with the first, the audit rows with the last."""
     body = bet_body(strategy["id"], **market)
     client.post("/v1/bets", json=body, headers=idem(tenant_headers))  # warm: auth cached
     with count_statements(db.engine) as statements:
         response = client.post("/v1/bets", json=body, headers=idem(tenant_headers))
     assert response.status_code == 201, response.text
-    assert len(statements) == 5, statements
+    assert len(statements) == 4, statements
     assert "oddsdesk_assert_api_key" in statements[0]
     assert all("set_config" not in s for s in statements[1:])
+    assert statements[-1].startswith("INSERT INTO audit_log")
+    assert "INTO idempotency_keys" in statements[-1]
 
 
 @pytest.mark.parametrize("key", [None, "", " " * 3, "k" * 256, "naïve", "tab\there"])
