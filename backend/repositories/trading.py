@@ -19,8 +19,17 @@ from backend.repositories.base import TenantRepository
 
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
 _BET_COLUMNS = tuple(c.key for c in Bet.__table__.c)
+# Two statements in one round trip. The first claims the idempotency key's transaction-scoped
+# advisory lock without waiting and keeps the answer in a transaction-local setting; the second
+# reads the context with a snapshot taken after that (READ COMMITTED: one per statement), so
+# no request holding the same key can have committed in between unseen.
+_LOCK_KEY = """
+    SELECT set_config('oddsdesk.key_locked',
+                      pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))::text, true)
+"""
 _PLACEMENT_CONTEXT = """
-    SELECT s.status, s.max_stake, m.status, m.kickoff_at,
+    SELECT current_setting('oddsdesk.key_locked')::boolean,
+           s.status, s.max_stake, m.status, m.kickoff_at,
            EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s),
            k.fingerprint, k.status_code, k.response_body
       FROM (VALUES (1)) AS one (x)
@@ -67,6 +76,11 @@ _SAVE_ANSWER = """
 """
 
 
+def idempotency_lock_id(tenant_id: uuid.UUID, key: str) -> str:
+    """The text whose 64-bit hash names the advisory lock of a tenant's idempotency key."""
+    return f"{tenant_id}:{key}"
+
+
 # A bet row as the placing statement returned it (plus the strategy's new bankroll).
 PlacedBet = SimpleNamespace
 
@@ -80,8 +94,9 @@ class StoredAnswer:
 
 @dataclass(frozen=True)
 class PlacementContext:
-    """What placing a bet must know, read in one statement."""
+    """What placing a bet must know, read in one round trip."""
 
+    locked: bool  # this transaction holds the idempotency key's lock
     strategy_status: str | None
     max_stake: Decimal | None
     match_status: str | None
@@ -143,12 +158,14 @@ class BetRepository(TenantRepository[Bet]):
     def placement_context(
         self, strategy_id: uuid.UUID, match_id: int, bookmaker_id: int, idempotency_key: str
     ) -> PlacementContext:
-        """The strategy (this tenant's only), the match, the bookmaker and the live answer
-        stored under the idempotency key, in one round trip. Call it after
-        `IdempotencyRepository.try_lock`, so no request with the key can commit meanwhile."""
+        """Claim the idempotency key (its advisory lock, without waiting), then read the
+        strategy (this tenant's only), the match, the bookmaker and the live answer stored
+        under the key: one round trip, the reads after the claim. When the key is held by a
+        request still in flight, `locked` is False and the rest must not be used."""
         row = self._raw(
-            _PLACEMENT_CONTEXT,
+            f"{_LOCK_KEY}; {_PLACEMENT_CONTEXT}",
             {
+                "lock_id": idempotency_lock_id(self.tenant_id, idempotency_key),
                 "tenant": str(self.tenant_id),
                 "strategy": str(strategy_id),
                 "match": match_id,
@@ -156,10 +173,10 @@ class BetRepository(TenantRepository[Bet]):
                 "key": idempotency_key,
             },
         ).fetchone()
-        strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists = row[:5]
-        stored = None if row[5] is None else StoredAnswer(row[5], row[6], row[7])
+        locked, strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists = row[:6]
+        stored = None if row[6] is None else StoredAnswer(row[6], row[7], row[8])
         return PlacementContext(
-            strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists, stored
+            locked, strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists, stored
         )
 
     def place(self, values: dict[str, Any], actor: str) -> tuple[PlacedBet, Decimal] | None:
@@ -262,8 +279,9 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
 
     def try_lock(self, key: str) -> bool:
         """Claim the key for this transaction without waiting: False while another request
-        holding the same key is still in flight."""
-        lock_id = f"{self.tenant_id}:{key}"
+        holding the same key is still in flight (placing a bet claims it in
+        `BetRepository.placement_context` instead, in the same round trip)."""
+        lock_id = idempotency_lock_id(self.tenant_id, key)
         return bool(self._raw(_TRY_LOCK, {"lock_id": lock_id}).fetchone()[0])
 
     def save(self, key: str, fingerprint: str, status_code: int, body: str) -> None:

@@ -57,15 +57,15 @@ def place_bet(
     request_fingerprint: str,
     render: Callable[[Any], str],
 ) -> Placed:
-    if not uow.idempotency.try_lock(key):
+    ctx = uow.bets.placement_context(
+        request.strategy_id, request.match_id, request.bookmaker_id, idempotency_key=key
+    )
+    if not ctx.locked:
         raise Conflict(
             "idempotency-key-in-flight",
             "a request with this Idempotency-Key is still being processed; retry shortly",
             title="Idempotency key in flight",
         )
-    ctx = uow.bets.placement_context(
-        request.strategy_id, request.match_id, request.bookmaker_id, idempotency_key=key
-    )
     stored = ctx.stored
     if stored is not None:
         if stored.fingerprint != request_fingerprint:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from backend.core.database import Database
 from tests.helpers import (
@@ -85,22 +85,24 @@ def test_audit_rows_keep_client_text_verbatim(
     assert [e["change_reason"] for e in debit if e["action"] == "update"] == [reason]
 
 
-def test_a_bet_is_four_statements_with_the_key_check_and_audit_rows_riding_along(
+def test_a_bet_is_three_round_trips_with_the_key_check_and_audit_rows_riding_along(
     client: TestClient,
     tenant_headers: dict[str, str],
     strategy: dict[str, Any],
     market: dict[str, Any],
     db: Database,
 ) -> None:
-    """Lock, context, debit-and-insert, idempotency record: the tenant key's check and the
-    row-level-security context travel with the first, the audit rows with the last."""
+    """Key lock + context, debit-and-insert, idempotency record (besides BEGIN and COMMIT):
+    the tenant key's check and the row-level-security context travel with the first, the
+    audit rows with the last."""
     body = bet_body(strategy["id"], **market)
     client.post("/v1/bets", json=body, headers=idem(tenant_headers))  # warm: auth cached
     with count_statements(db.engine) as statements:
         response = client.post("/v1/bets", json=body, headers=idem(tenant_headers))
     assert response.status_code == 201, response.text
-    assert len(statements) == 4, statements
+    assert len(statements) == 3, statements
     assert "oddsdesk_assert_api_key" in statements[0]
+    assert "pg_try_advisory_xact_lock" in statements[0]
     assert all("set_config" not in s for s in statements[1:])
     assert statements[-1].startswith("INSERT INTO audit_log")
     assert "INTO idempotency_keys" in statements[-1]
@@ -305,3 +307,33 @@ def test_list_bets_filters_and_pages(
         ).json()["items"]
         == []
     )
+
+
+def test_a_key_held_by_a_request_in_flight_is_409_at_once_and_changes_nothing(
+    client: TestClient,
+    admin_headers: dict[str, str],
+    market: dict[str, Any],
+    raw_engine: Engine,
+) -> None:
+    """Another session holds the key's lock (a request still in flight): the duplicate gets
+    409 without waiting, places nothing and stores nothing; once released, the key works."""
+    tenant, headers = make_tenant(client, admin_headers)
+    strategy = make_strategy(client, headers)
+    key = "in-flight-key"
+    body = bet_body(strategy["id"], **market)
+    with raw_engine.connect() as holder:
+        holder.execute(
+            text("SELECT pg_advisory_lock(hashtextextended(:lock_id, 0))"),
+            {"lock_id": f"{tenant['id']}:{key}"},
+        )
+        response = client.post("/v1/bets", json=body, headers=idem(headers, key))
+        assert_problem(response, 409, "idempotency-key-in-flight")
+        assert _bankroll(client, headers, strategy["id"]) == strategy["bankroll"]
+        holder.execute(
+            text("SELECT pg_advisory_unlock(hashtextextended(:lock_id, 0))"),
+            {"lock_id": f"{tenant['id']}:{key}"},
+        )
+        holder.commit()
+    placed = client.post("/v1/bets", json=body, headers=idem(headers, key))
+    assert placed.status_code == 201, placed.text
+    assert "idempotent-replayed" not in placed.headers
