@@ -248,6 +248,7 @@ class UnitOfWork:
         # Opened when first needed (a read served from a cache needs neither).
         self._session = None
         self._connection = None
+        self._preamble = None
         self._committed = False
         self._first_done = False
         self._on_commit = []
