@@ -147,16 +147,17 @@ def _log_slow(statement: str, elapsed_ms: float) -> None:
 
 
 # -- the transaction preamble ------------------------------------------------------------------
-# SQL a transaction must run before its first statement (the unit of work's RLS context and key
-# check). It is sent in the same round trip as that first statement (`preamble; statement`:
-# psycopg2 sends one simple query, and the cursor holds the last statement's result), so
-# setting the context costs no round trip of its own.
+# SQL a transaction must run before its next statement (the unit of work's RLS context and key
+# check; audit rows staged by `add_to_preamble`). It is sent in the same round trip as that
+# statement (`preamble; statement`: psycopg2 sends one simple query, and the cursor holds the
+# last statement's result), so it costs no round trip of its own.
 
 PREAMBLE_KEY = "oddsdesk.preamble"
 
 
 class Preamble:
-    """SQL (literals only, no parameters) run ahead of the next statement on a connection.
+    """SQL text (values as literals, no parameters) run ahead of the next statement on a
+    connection; a `%` in it is doubled when that statement is formatted with parameters.
 
     `repeat` is for a read-only unit of work on an autocommit connection: there every
     statement is a transaction of its own, so each later statement carries `repeat` (the RLS
