@@ -62,7 +62,6 @@ _LEADERBOARD = text("""
      ORDER BY avg_clv DESC NULLS LAST, pnl DESC, name, strategy_id
      LIMIT :limit
 """)
-_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))"
 _SAVE_ANSWER = """
     INSERT INTO idempotency_keys AS k
            (tenant_id, key, fingerprint, status_code, response_body, created_at, expires_at)
@@ -74,11 +73,6 @@ _SAVE_ANSWER = """
            expires_at = excluded.expires_at
      WHERE k.expires_at <= now()
 """
-
-
-def idempotency_lock_id(tenant_id: uuid.UUID, key: str) -> str:
-    """The text whose 64-bit hash names the advisory lock of a tenant's idempotency key."""
-    return f"{tenant_id}:{key}"
 
 
 # A bet row as the placing statement returned it (plus the strategy's new bankroll).
@@ -165,7 +159,7 @@ class BetRepository(TenantRepository[Bet]):
         row = self._raw(
             f"{_LOCK_KEY}; {_PLACEMENT_CONTEXT}",
             {
-                "lock_id": idempotency_lock_id(self.tenant_id, idempotency_key),
+                "lock_id": f"{self.tenant_id}:{idempotency_key}",  # hashed to the lock's key
                 "tenant": str(self.tenant_id),
                 "strategy": str(strategy_id),
                 "match": match_id,
@@ -276,13 +270,6 @@ class BetRepository(TenantRepository[Bet]):
 class IdempotencyRepository(TenantRepository[IdempotencyKey]):
     model_type: ClassVar[type[Any]] = IdempotencyKey
     entity_name = "idempotency key"
-
-    def try_lock(self, key: str) -> bool:
-        """Claim the key for this transaction without waiting: False while another request
-        holding the same key is still in flight (placing a bet claims it in
-        `BetRepository.placement_context` instead, in the same round trip)."""
-        lock_id = idempotency_lock_id(self.tenant_id, key)
-        return bool(self._raw(_TRY_LOCK, {"lock_id": lock_id}).fetchone()[0])
 
     def save(self, key: str, fingerprint: str, status_code: int, body: str) -> None:
         """Record the answer; an expired record under the same key is replaced."""
