@@ -204,6 +204,10 @@ class UnitOfWork:
         read_only: bool = False,
     ) -> None:
         self._session_factory = session_factory
+        bind = session_factory.kw.get("bind")
+        # The pool the unit takes its own connection from (None: a session bound to a given
+        # connection, as the integration tests' outer transaction).
+        self._engine: Engine | None = bind if isinstance(bind, Engine) else None
         self.read_only = read_only
         self.caches = caches
         self.principal = principal
@@ -264,12 +268,11 @@ class UnitOfWork:
             return conn
         if self._session is not None:
             return transaction_connection(self._session)
-        bind = self._session_factory.kw.get("bind")
-        if not isinstance(bind, Engine):  # sessions joined to a test's outer transaction
+        if self._engine is None:  # sessions joined to a test's outer transaction
             return transaction_connection(self.session)
         if not self._open:
             raise RuntimeError("UnitOfWork is not open: use `with uow:`")
-        conn = bind.connect()
+        conn = self._engine.connect()
         try:
             if self.read_only:
                 use_autocommit(conn)
@@ -286,8 +289,7 @@ class UnitOfWork:
     def _open_session(self) -> Session:
         # On the unit's connection (its transaction, which the session then owns: its commit
         # commits it, its close rolls back what was not committed).
-        bind = self._session_factory.kw.get("bind")
-        conn = self.connection() if isinstance(bind, Engine) else None
+        conn = self.connection() if self._engine is not None else None
         session = (
             self._session_factory()
             if conn is None
@@ -310,8 +312,8 @@ class UnitOfWork:
         if not self._open:
             return
         try:
-            if exc_type is None and not self._committed:
-                self._check_key()  # a unit that only read from caches still checks
+            if exc_type is None and not self._committed and self._must_check_key:
+                self._send_pending()  # a unit that only read from caches still checks
         finally:
             session, self._session = self._session, None
             conn, self._connection = self._connection, None
@@ -334,17 +336,18 @@ class UnitOfWork:
                     # Back to the pool: an uncommitted transaction rolled back, autocommit off.
                     conn.close()
 
-    def _check_key(self) -> None:
-        if not self._must_check_key:
-            return
-        if self._session is not None:
-            preamble = self._session.info.get(PREAMBLE_SESSION_KEY)
-            if preamble is None or not preamble.done:
-                flush_preamble(self._session.connection())
-            return
-        # Nothing (or only plain SQL) ran: the pending preamble, with the key check, is sent
-        # on its own if no statement carried it.
-        flush_preamble(self.connection())
+    def _send_pending(self) -> None:
+        """Send what the unit's connection still holds for the server when no statement
+        carried it (the key check, staged audit rows); a unit that ran nothing but must check
+        its key opens a connection for that alone."""
+        conn = self._connection
+        if conn is None and self._session is not None:
+            conn = self._session.info.get(CONNECTION_KEY)
+        if conn is None:
+            if not self._must_check_key:
+                return
+            conn = self.connection()
+        flush_preamble(conn)
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
@@ -366,13 +369,7 @@ class UnitOfWork:
             session.flush()
         if self.audit.pending():
             self.audit.write(self.connection())
-        self._check_key()
-        # Staged audit rows that no statement carried yet go now, before COMMIT.
-        conn = self._connection or (
-            self._session.info.get(CONNECTION_KEY) if self._session is not None else None
-        )
-        if conn is not None:
-            flush_preamble(conn)
+        self._send_pending()
         conn = self._connection
         if session is not None:
             session.commit()

@@ -63,7 +63,9 @@ def _comparable(value: Any) -> Any:
         return {
             k: _comparable(v)
             for k, v in vars(value).items()
-            if not k.startswith("_session_factory") and k != "caches"
+            # The session factory and its engine are the app's own objects (identical on both
+            # sides, and cyclic); the caches likewise.
+            if not k.startswith("_session_factory") and k not in ("_engine", "caches")
         }
     if hasattr(value, "model_dump"):
         return value.model_dump()
