@@ -102,6 +102,24 @@ class _PageStatement:
     key_positions: tuple[int, ...]  # where the order keys are in a read model's row
 
 
+def _page_of(
+    stmt: Select[Any],
+    keys: Sequence[Any],
+    after: Sequence[Any] | None,
+    view: View | None,
+    limit: Any,
+) -> Select[Any]:
+    """A keyset page on top of `stmt`: rows after the cursor, a view's columns and joins,
+    ordered by the keys, limited. Cursor values and limit may be values or bound parameters."""
+    if after is not None:
+        stmt = stmt.where(tuple_(*keys) > tuple_(*after))
+    if view is not None:
+        stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
+        for target, onclause in view.joins:
+            stmt = stmt.join(target, onclause)
+    return stmt.order_by(*keys).limit(limit)
+
+
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters for the psycopg2 cursor, which does not adapt UUIDs by itself."""
     return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in params.items()}
@@ -300,17 +318,11 @@ class Repository(Generic[ModelT]):
             else:
                 rows = list(self.session.scalars(page.statement, params).unique())
         else:
-            if after is not None:
-                stmt = stmt.where(tuple_(*keys) > tuple_(*after))
+            stmt = _page_of(stmt, keys, after, view, limit + 1)
             if view is not None:
-                stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
-                for target, onclause in view.joins:
-                    stmt = stmt.join(target, onclause)
-                stmt = stmt.order_by(*keys).limit(limit + 1)
                 rows = list(self.session.execute(stmt))
             else:
-                stmt = stmt.order_by(*keys).limit(limit + 1).options(*options)
-                rows = list(self.session.scalars(stmt).unique())
+                rows = list(self.session.scalars(stmt.options(*options)).unique())
 
         next_cursor = None
         if len(rows) > limit:
@@ -336,18 +348,16 @@ class Repository(Generic[ModelT]):
         found = Repository._page_statements.get(memo_key)
         if found is not None:
             return found
-        stmt = self.scoped_by_param(select(self.model_type))
-        if after:
-            bound = [bindparam(f"after_{i}", type_=k.type) for i, k in enumerate(keys)]
-            stmt = stmt.where(tuple_(*keys) > tuple_(*bound))
-        positions: tuple[int, ...] = ()
-        if view is not None:
-            stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
-            for target, onclause in view.joins:
-                stmt = stmt.join(target, onclause)
-            names = list(stmt.selected_columns.keys())
-            positions = tuple(names.index(k.key) for k in keys)
-        stmt = stmt.order_by(*keys).limit(bindparam("page_limit", type_=Integer))
+        bound = [bindparam(f"after_{i}", type_=k.type) for i, k in enumerate(keys)]
+        stmt = _page_of(
+            self.scoped_by_param(select(self.model_type)),
+            keys,
+            bound if after else None,
+            view,
+            bindparam("page_limit", type_=Integer),
+        )
+        names = list(stmt.selected_columns.keys())
+        positions = tuple(names.index(k.key) for k in keys) if view is not None else ()
         sql = str(stmt.compile(dialect=self.session.get_bind().dialect))
         found = Repository._page_statements[memo_key] = _PageStatement(stmt, sql, positions)
         return found
