@@ -22,6 +22,7 @@ from backend.core.config import Settings
 from backend.core.database import create_database
 from backend.core.embedded import EmbeddedPostgres
 from backend.scripts import localdb, migrate
+from tests.helpers import make_bookmaker, make_match, make_strategy, make_tenant
 
 ADMIN = "fault-admin-" + secrets.token_hex(8)
 POOL_TIMEOUT = 2.0
@@ -119,41 +120,17 @@ def test_connections_killed_during_bets_lose_and_duplicate_nothing(
     while every app connection is killed twice a second. Each key must end with exactly one
     bet; the bankroll must equal the initial one minus the stakes placed; one audit row each."""
     import threading
-    import uuid as uuid_mod
     from decimal import Decimal
 
     import psycopg2
 
     admin = _headers()
-    tenant = client.post(
-        "/v1/admin/tenants", json={"name": f"Fault {uuid_mod.uuid4().hex[:6]}"}, headers=admin
-    ).json()
-    headers = {"Authorization": f"Bearer {tenant['api_key']['key']}"}
-    home = client.post(
-        "/v1/teams", json={"name": f"H {uuid_mod.uuid4().hex[:6]}"}, headers=admin
-    ).json()
-    away = client.post(
-        "/v1/teams", json={"name": f"A {uuid_mod.uuid4().hex[:6]}"}, headers=admin
-    ).json()
-    match = client.post(
-        "/v1/matches",
-        headers=admin,
-        json={
-            "league": "Faults",
-            "season": "2035-36",
-            "home_team_id": home["id"],
-            "away_team_id": away["id"],
-            "kickoff_at": "2035-09-01T15:00:00Z",
-        },
-    ).json()
-    book = client.post(
-        "/v1/bookmakers", json={"name": f"B {uuid_mod.uuid4().hex[:6]}"}, headers=admin
-    ).json()
-    strategy = client.post(
-        "/v1/strategies",
-        headers=headers,
-        json={"name": "Under fire", "bankroll": "100000.00", "max_stake": "100"},
-    ).json()
+    _, headers = make_tenant(client, admin)
+    match = make_match(
+        client, admin, league="Faults", season="2035-36", kickoff_at="2035-09-01T15:00:00Z"
+    )
+    book = make_bookmaker(client, admin)
+    strategy = make_strategy(client, headers, name="Under fire", bankroll="100000.00")
 
     keys = [f"fault-{i}" for i in range(400)]
     stakes = {k: Decimal(1 + i % 7) for i, k in enumerate(keys)}
