@@ -42,3 +42,24 @@ def test_patch_and_duplicate(client: TestClient, admin_headers: dict[str, str]) 
     ok = client.patch(url, json={"is_sharp": True}, headers={**admin_headers, "If-Match": '"1"'})
     assert ok.status_code == 200 and ok.json()["is_sharp"] is True and ok.json()["version"] == 2
     assert client.delete(url, headers=admin_headers).status_code == 204
+
+
+def test_get_by_id_is_the_created_resource_with_its_etag_and_fresh_after_a_patch(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    """Bookmakers by id are served from the query cache's read model: the same JSON as the
+    create answer, a strong ETag, the change visible at once after a PATCH, 404 when absent."""
+    created = make_bookmaker(client, admin_headers)
+    url = f"/v1/bookmakers/{created['id']}"
+    for _ in range(2):  # a load, then a cache hit
+        fetched = client.get(url, headers=admin_headers)
+        assert fetched.status_code == 200
+        assert fetched.json() == created and fetched.headers["etag"] == '"1"'
+    patched = client.patch(
+        url, json={"is_sharp": True}, headers={**admin_headers, "If-Match": '"1"'}
+    )
+    assert patched.status_code == 200
+    fresh = client.get(url, headers=admin_headers)
+    assert fresh.json() == patched.json() and fresh.json()["is_sharp"] is True
+    assert fresh.headers["etag"] == '"2"'
+    assert_problem(client.get("/v1/bookmakers/2000000000", headers=admin_headers), 404, "not-found")
