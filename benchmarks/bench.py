@@ -55,6 +55,7 @@ class Measurement:
     requests: int
     cpu_us_per_request: float
     new_sessions: int
+    db_cpu_us_per_request: float | None = None
 
 
 @dataclass
@@ -174,6 +175,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def db_cpu_seconds() -> float | None:
+    """CPU of every PostgreSQL process visible here (None when the server runs elsewhere).
+
+    Pooled backends live through a measurement, so the difference is the database's work."""
+    total, seen = 0, False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name.startswith(("postgres", "postmaster")):
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            seen = True
+    return total / os.sysconf("SC_CLK_TCK") if seen else None
+
+
 def sessions(dsn: str) -> int:
     conn = psycopg2.connect(dsn)
     with conn, conn.cursor() as cur:
@@ -288,8 +309,10 @@ def measure(
 ) -> Measurement:
     run_wrk(port, script, 2, connections)  # warm-up: pools filled, code paths hot
     cpu0, sessions0 = cpu_seconds(proc.pid), sessions(dsn)
+    db0 = db_cpu_seconds()
     raw = run_wrk(port, script, duration, connections)
-    cpu1, sessions1 = cpu_seconds(proc.pid), sessions(dsn) - 1  # minus our own probe
+    cpu1, db1 = cpu_seconds(proc.pid), db_cpu_seconds()
+    sessions1 = sessions(dsn) - 1  # minus our own probe
     if os.environ.get("BENCH_DEBUG_SESSIONS"):
         import httpx
 
@@ -307,6 +330,9 @@ def measure(
         requests=raw["requests"],
         cpu_us_per_request=(cpu1 - cpu0) * 1e6 / requests,
         new_sessions=sessions1 - sessions0,
+        db_cpu_us_per_request=(
+            (db1 - db0) * 1e6 / requests if db0 is not None and db1 is not None else None
+        ),
     )
 
 
@@ -411,7 +437,12 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"  round {round_no + 1} {case.name:<26} {side:<7} "
                         f"{m.rps:8.0f} req/s  p50 {m.p50_ms:6.2f} ms  p99 {m.p99_ms:6.2f} ms"
-                        f"  errors {m.errors}",
+                        f"  errors {m.errors}  cpu {m.cpu_us_per_request:5.0f} us/req"
+                        + (
+                            f"  db cpu {m.db_cpu_us_per_request:5.0f} us/req"
+                            if m.db_cpu_us_per_request is not None
+                            else ""
+                        ),
                         flush=True,
                     )
         from benchmarks import bulk as bulk_cases
@@ -445,6 +476,11 @@ def run_bulk(base: str, dsn: str, url: Any, data: dict[str, Any], rounds: int) -
     return {"odds_batch": odds, "season_import": seasons, "settlement": settle}
 
 
+def _median_db_cpu(measurements: list[Measurement]) -> str:
+    values = [m.db_cpu_us_per_request for m in measurements if m.db_cpu_us_per_request]
+    return f"{statistics.median(values):.0f}" if values else "-"
+
+
 def report(
     results: dict[str, CaseResult],
     args: argparse.Namespace,
@@ -455,7 +491,7 @@ def report(
     print()
     print(
         f"{'case':<26} {'project':>9} {'floor':>9} {'ratio':>6} {'target':>6} "
-        f"{'p50/p99 ms':>14} {'cpu us/req':>10} {'new sess':>8} {'errors':>6}"
+        f"{'p50/p99 ms':>14} {'cpu us/req':>10} {'db us/req':>9} {'new sess':>8} {'errors':>6}"
     )
     for result in results.values():
         med_p = statistics.median(m.rps for m in result.project)
@@ -467,6 +503,7 @@ def report(
             f"{result.case:<26} {med_p:9.0f} {med_f:9.0f} {ratio:6.2f} {result.target:6.2f} "
             f"{last.p50_ms:6.2f}/{last.p99_ms:6.2f} "
             f"{statistics.median(m.cpu_us_per_request for m in result.project):10.0f} "
+            f"{_median_db_cpu(result.project):>9} "
             f"{max(m.new_sessions for m in result.project):8d} "
             f"{sum(m.errors for m in result.project):6d}  {ok}"
         )
