@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # The role the app runs as (set when each connection opens): row-level security applies
     # to it. Created by the migrations. Empty: run as the login user (not recommended).
     db_app_role: str = Field(default="oddsdesk_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$|^$")
+    # Hot statements prepared once per connection (off behind a transaction-mode pooler).
+    db_prepared_statements: bool = True
 
     # Query cache of reference data (teams, bookmakers, API keys) and its invalidation bus.
     cache_ttl_s: float = Field(default=30.0, ge=0, le=86_400)

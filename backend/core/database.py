@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -94,6 +95,7 @@ def build_engine(settings: Settings) -> Engine:
         json_deserializer=orjson.loads,
     )
     _install_slow_query_log(engine, settings.db_slow_query_ms)
+    setattr(engine, PREPARED_ATTRIBUTE, settings.db_prepared_statements)
     _install_preamble(engine)
     if settings.db_pool_pre_ping:
         _install_idle_ping(engine)
@@ -289,8 +291,92 @@ def _install_preamble(engine: Engine) -> None:
             dbapi_connection.autocommit = False
 
 
+# -- prepared statements ----------------------------------------------------------------------
+
+PREPARED_ATTRIBUTE = "_oddsdesk_prepared_statements"
+# conn.info (the DBAPI connection's, cleared when it is replaced): names prepared on it.
+PREPARED_KEY = "oddsdesk.prepared"
+# What EXECUTE answers when the server no longer has the statement as prepared: it was
+# deallocated behind our back (DISCARD ALL by a pooler, an operator's DEALLOCATE), or a
+# migration changed the shape of its result. The connection is then replaced and the unit of
+# work retried (nothing of it was committed).
+STALE_PREPARED_SQLSTATES = frozenset({"26000", "0A000"})
+
+_PARAMETER = re.compile(r"%\((\w+)\)s|%s|%%")
+
+
+class PreparedSQL:
+    """A hot statement that PostgreSQL parses, rewrites (row-level security) and plans once
+    per connection instead of once per request.
+
+    Written like any plain SQL of ours, with %(name)s (or positional %s) parameters. With
+    DB_PREPARED_STATEMENTS on, each pooled connection sends `PREPARE name AS ...` the first
+    time it needs the statement (a round trip of its own, once per connection lifetime,
+    outside any preamble) and `EXECUTE name(...)` from then on, its parameters as literals
+    like every statement of ours; after five executions PostgreSQL keeps one generic plan
+    when it costs no more than the custom ones. Off (for a PgBouncer in transaction mode,
+    where a server session's prepared statements do not follow the client), the text itself
+    is sent. `lead` is plain SQL sent ahead of it in the same round trip. A parameter whose
+    type PostgreSQL cannot infer from its place (an INSERT ... SELECT list, a multi-row
+    VALUES) is written with a cast.
+    """
+
+    __slots__ = ("execute_sql", "lead", "name", "prepare_sql", "text")
+
+    def __init__(self, name: str, sql: str, *, lead: str = "") -> None:
+        if not re.fullmatch(r"oddsdesk_[a-z0-9_]{1,54}", name):
+            raise ValueError(f"prepared statement name {name!r}: oddsdesk_ + [a-z0-9_]")
+        named: list[str] = []
+        positional = 0
+
+        def number(match: re.Match[str]) -> str:
+            nonlocal positional
+            if match.group(0) == "%%":
+                return "%"
+            if match.group(1) is None:
+                positional += 1
+                return f"${positional}"
+            if match.group(1) not in named:
+                named.append(match.group(1))
+            return f"${named.index(match.group(1)) + 1}"
+
+        body = _PARAMETER.sub(number, sql)
+        if named and positional:
+            raise ValueError("a statement has named or positional parameters, not both")
+        arguments = ", ".join([f"%({p})s" for p in named] or ["%s"] * positional)
+        execute = f"EXECUTE {name}({arguments})" if arguments else f"EXECUTE {name}"
+        self.name = name
+        self.lead = lead
+        self.prepare_sql = f"PREPARE {name} AS {body}"
+        self.execute_sql = f"{lead}; {execute}" if lead else execute
+        self.text = f"{lead}; {sql}" if lead else sql
+
+    def __repr__(self) -> str:
+        return f"PreparedSQL({self.name!r})"
+
+
+def statement_text(conn: Connection, cursor: Any, statement: str | PreparedSQL) -> str:
+    """The text to send for `statement` on this connection (its parameters still to be
+    bound), preparing it first if needed."""
+    if not isinstance(statement, PreparedSQL):
+        return statement
+    if not getattr(conn.engine, PREPARED_ATTRIBUTE, False):
+        return statement.text
+    prepared: set[str] | None = conn.info.get(PREPARED_KEY)
+    if prepared is None:
+        prepared = conn.info[PREPARED_KEY] = set()
+    if statement.name not in prepared:
+        # Its own round trip, without the preamble: PREPARE is not transactional, so once it
+        # has succeeded the statement stays prepared whatever this transaction does next.
+        cursor.execute(statement.prepare_sql)
+        prepared.add(statement.name)
+    return statement.execute_sql
+
+
 def raw_execute(
-    conn: Connection, statement: str, params: Mapping[str, Any] | Sequence[Any] | None = None
+    conn: Connection,
+    statement: str | PreparedSQL,
+    params: Mapping[str, Any] | Sequence[Any] | None = None,
 ) -> Any:
     """Plain SQL on a connection's own DBAPI cursor, inside its current transaction.
 
@@ -307,22 +393,28 @@ def raw_execute(
     # without retval=True are wrapped by SQLAlchemy to hand back what they were given, so
     # every one of them returns (statement, parameters).
     dispatch = conn.engine.dispatch
-    for before in dispatch.before_cursor_execute:
-        statement, params = before(conn, cursor, statement, params, None, False)
+    text = statement
     try:
-        cursor.execute(statement, params)
+        text = statement_text(conn, cursor, statement)
+        for before in dispatch.before_cursor_execute:
+            text, params = before(conn, cursor, text, params, None, False)
+        cursor.execute(text, params)
     except Exception as exc:
         # Same translation as SQLAlchemy's: callers see DBAPIError subclasses, and a
         # connection that died is invalidated so the pool never hands it out again.
         dead = conn.dialect.is_disconnect(exc, dbapi, cursor)  # type: ignore[arg-type]
+        stale = (
+            isinstance(statement, PreparedSQL)
+            and getattr(exc, "pgcode", None) in STALE_PREPARED_SQLSTATES
+        )
         _failed_with(conn)
-        if dead:
+        if dead or stale:
             conn.invalidate(exc)
         raise sa_exc.DBAPIError.instance(
-            statement, None, exc, dbapi_base_err=Exception, connection_invalidated=dead
+            str(text), None, exc, dbapi_base_err=Exception, connection_invalidated=dead or stale
         ) from exc
     for after in dispatch.after_cursor_execute:
-        after(conn, cursor, statement, params, None, False)
+        after(conn, cursor, text, params, None, False)
     return cursor
 
 

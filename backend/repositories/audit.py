@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection, event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
-from backend.core.database import add_to_preamble, raw_execute
+from backend.core.database import PreparedSQL, add_to_preamble, raw_execute, statement_text
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
 from backend.repositories.base import Repository, SessionSource
@@ -29,8 +29,16 @@ _INSERT_AUDIT = (
     "INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, changes, "
     "change_reason, request_id) VALUES "
 )
-_AUDIT_ROW = "(%s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
+_AUDIT_ROW = "(%s::uuid, %s, %s, %s, %s, %s::jsonb, %s, %s)"
 _ROWS_PER_STATEMENT = 1000
+# The usual few rows of one request (a bet writes two) as statements prepared once per
+# connection; bigger batches (settlement, imports) are sent as text.
+_PREPARED_INSERTS = {
+    rows: PreparedSQL(
+        f"oddsdesk_audit_insert_{rows}", _INSERT_AUDIT + ", ".join([_AUDIT_ROW] * rows)
+    )
+    for rows in range(1, 5)
+}
 
 
 def jsonable(value: Any) -> Any:
@@ -106,7 +114,7 @@ class AuditBuffer:
     def pending(self) -> list[AuditEntry]:
         return [e for e in self._entries.values() if not e.empty]
 
-    def _statements(self) -> list[tuple[str, list[Any]]]:
+    def _statements(self) -> list[tuple[str | PreparedSQL, list[Any]]]:
         """The pending entries as plain multi-row INSERTs (1,000 rows per statement)."""
         entries = self.pending()
         ctx = self.context
@@ -125,7 +133,9 @@ class AuditBuffer:
                     ctx.change_reason,
                     ctx.request_id,
                 )
-            statements.append((_INSERT_AUDIT + ", ".join([_AUDIT_ROW] * len(chunk)), params))
+            prepared = _PREPARED_INSERTS.get(len(chunk))
+            statement = prepared or _INSERT_AUDIT + ", ".join([_AUDIT_ROW] * len(chunk))
+            statements.append((statement, params))
         return statements
 
     def write(self, conn: Connection) -> int:
@@ -148,7 +158,8 @@ class AuditBuffer:
         try:
             for statement, params in self._statements():
                 # psycopg2 always binds client-side: mogrify is the very text it would send.
-                add_to_preamble(conn, cursor.mogrify(statement, params).decode())
+                text = statement_text(conn, cursor, statement)
+                add_to_preamble(conn, cursor.mogrify(text, params).decode())
         finally:
             cursor.close()
         self._entries.clear()

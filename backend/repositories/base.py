@@ -28,7 +28,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.interfaces import ORMOption
 
-from backend.core.database import raw_execute
+from backend.core.database import PreparedSQL, raw_execute
 from backend.core.errors import (
     CheckViolation,
     Duplicate,
@@ -203,7 +203,7 @@ class Repository(Generic[ModelT]):
 
     # -- statements -------------------------------------------------------------------------
 
-    def _raw(self, statement: str, params: Mapping[str, Any]) -> Any:
+    def _raw(self, statement: str | PreparedSQL, params: Mapping[str, Any]) -> Any:
         """Plain SQL with %(name)s parameters on this unit of work's connection (hot paths)."""
         return raw_execute(self.connection(), statement, params)
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import and_, case, func, select, text
 
+from backend.core.database import PreparedSQL
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
 from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
@@ -27,7 +28,9 @@ _LOCK_KEY = """
     SELECT set_config('oddsdesk.key_locked',
                       pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))::text, true)
 """
-_PLACEMENT_CONTEXT = """
+_PLACEMENT_CONTEXT = PreparedSQL(
+    "oddsdesk_bet_context",
+    """
     SELECT current_setting('oddsdesk.key_locked')::boolean,
            s.status, s.max_stake, m.status, m.kickoff_at,
            EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s),
@@ -37,8 +40,13 @@ _PLACEMENT_CONTEXT = """
       LEFT JOIN matches m ON m.id = %(match)s
       LEFT JOIN idempotency_keys k
              ON k.tenant_id = %(tenant)s AND k.key = %(key)s AND k.expires_at > now()
-"""
-_DEBIT_AND_INSERT = f"""
+""",
+    lead=_LOCK_KEY,
+)
+# Parameters the INSERT ... SELECT list would otherwise leave untyped carry their type.
+_DEBIT_AND_INSERT = PreparedSQL(
+    "oddsdesk_bet_debit_and_insert",
+    f"""
     WITH debit AS (
         UPDATE strategies
            SET bankroll = bankroll - %(stake)s, version = version + 1,
@@ -49,20 +57,24 @@ _DEBIT_AND_INSERT = f"""
     ), inserted AS (
         INSERT INTO bets (id, tenant_id, strategy_id, match_id, bookmaker_id, market,
                           selection, stake, price, potential_return, created_by, updated_by)
-        SELECT %(id)s, %(tenant_id)s, %(strategy_id)s, %(match_id)s, %(bookmaker_id)s,
-               %(market)s, %(selection)s, %(stake)s, %(price)s, %(potential_return)s,
-               %(actor)s, %(actor)s
+        SELECT %(id)s::uuid, %(tenant_id)s::uuid, %(strategy_id)s::uuid,
+               %(match_id)s::integer, %(bookmaker_id)s::integer, %(market)s::text,
+               %(selection)s::text, %(stake)s::numeric, %(price)s::numeric,
+               %(potential_return)s::numeric, %(actor)s::text, %(actor)s::text
           FROM debit
         RETURNING {", ".join(_BET_COLUMNS)}
     )
     SELECT inserted.*, debit.bankroll AS new_bankroll FROM inserted, debit
-"""
+""",
+)
 _LEADERBOARD = text("""
     SELECT strategy_id, name, settled, staked, pnl, avg_clv FROM tenant_leaderboard
      ORDER BY avg_clv DESC NULLS LAST, pnl DESC, name, strategy_id
      LIMIT :limit
 """)
-_SAVE_ANSWER = """
+_SAVE_ANSWER = PreparedSQL(
+    "oddsdesk_idempotency_save",
+    """
     INSERT INTO idempotency_keys AS k
            (tenant_id, key, fingerprint, status_code, response_body, created_at, expires_at)
     VALUES (%(tenant)s, %(key)s, %(fingerprint)s, %(status)s, %(body)s, now(),
@@ -72,7 +84,8 @@ _SAVE_ANSWER = """
            response_body = excluded.response_body, created_at = excluded.created_at,
            expires_at = excluded.expires_at
      WHERE k.expires_at <= now()
-"""
+""",
+)
 
 
 # A bet row as the placing statement returned it (plus the strategy's new bankroll).
@@ -157,7 +170,7 @@ class BetRepository(TenantRepository[Bet]):
         under the key: one round trip, the reads after the claim. When the key is held by a
         request still in flight, `locked` is False and the rest must not be used."""
         row = self._raw(
-            f"{_LOCK_KEY}; {_PLACEMENT_CONTEXT}",
+            _PLACEMENT_CONTEXT,
             {
                 "lock_id": f"{self.tenant_id}:{idempotency_key}",  # hashed to the lock's key
                 "tenant": str(self.tenant_id),

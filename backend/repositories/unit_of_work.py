@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
 from backend.core.database import (
+    STALE_PREPARED_SQLSTATES,
     Preamble,
     flush_preamble,
     set_preamble,
@@ -436,7 +437,14 @@ class UnitOfWork:
                     raise refused from exc
                 # A connection found dead by the first statement: nothing was done yet.
                 fresh_connection_died = exc.connection_invalidated and not self._first_done
-                retryable = sqlstate(exc) in RETRYABLE_SQLSTATES or fresh_connection_died
+                # A prepared statement the server had lost: its connection was replaced, and
+                # the transaction it aborted committed nothing.
+                stale_prepared = (
+                    exc.connection_invalidated and sqlstate(exc) in STALE_PREPARED_SQLSTATES
+                )
+                retryable = (
+                    sqlstate(exc) in RETRYABLE_SQLSTATES or fresh_connection_died or stale_prepared
+                )
                 if not retryable or attempt == MAX_ATTEMPTS:
                     raise
                 log.info(

@@ -94,7 +94,7 @@ def test_a_bet_is_three_round_trips_with_the_key_check_and_audit_rows_riding_alo
 ) -> None:
     """Key lock + context, debit-and-insert, idempotency record (besides BEGIN and COMMIT):
     the tenant key's check and the row-level-security context travel with the first, the
-    audit rows with the last."""
+    audit rows with the last; the hot statements run prepared."""
     body = bet_body(strategy["id"], **market)
     client.post("/v1/bets", json=body, headers=idem(tenant_headers))  # warm: auth cached
     with count_statements(db.engine) as statements:
@@ -103,9 +103,11 @@ def test_a_bet_is_three_round_trips_with_the_key_check_and_audit_rows_riding_alo
     assert len(statements) == 3, statements
     assert "oddsdesk_assert_api_key" in statements[0]
     assert "pg_try_advisory_xact_lock" in statements[0]
+    assert "EXECUTE oddsdesk_bet_context(" in statements[0]
     assert all("set_config" not in s for s in statements[1:])
-    assert statements[-1].startswith("INSERT INTO audit_log")
-    assert "INTO idempotency_keys" in statements[-1]
+    assert statements[1].startswith("EXECUTE oddsdesk_bet_debit_and_insert(")
+    assert statements[-1].startswith("EXECUTE oddsdesk_audit_insert_2(")
+    assert "; EXECUTE oddsdesk_idempotency_save(" in statements[-1]
 
 
 @pytest.mark.parametrize("key", [None, "", " " * 3, "k" * 256, "naïve", "tab\there"])

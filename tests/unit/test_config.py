@@ -103,3 +103,15 @@ def test_production_refuses_short_admin_key_and_empty_password(
 def test_serving_requires_an_admin_key() -> None:
     with pytest.raises(SystemExit, match="ADMIN_API_KEY"):
         Settings().require_admin_key()
+
+
+def test_every_setting_is_documented_in_env_example_and_readme() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    for name in Settings.model_fields:
+        variable = name.upper()
+        assert f"{variable}=" in example, f"{variable} missing from .env.example"
+        assert f"`{variable}`" in readme, f"{variable} missing from the README"

@@ -1,0 +1,148 @@
+"""Hot statements prepared once per pooled connection: used, recovered when the server lost
+them, and plain text when switched off (for a transaction-mode pooler)."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from backend.api.app import create_app
+from backend.core.config import Settings
+from backend.core.database import Database, create_database
+from tests.helpers import bet_body, count_rows, count_statements, idem, make_strategy
+
+BET_STATEMENTS = {
+    "oddsdesk_bet_context",
+    "oddsdesk_bet_debit_and_insert",
+    "oddsdesk_audit_insert_2",
+    "oddsdesk_idempotency_save",
+}
+
+
+def _prepared_on_pooled_connections(db: Database) -> list[set[str]]:
+    """What each pooled connection's server session holds prepared (checked out together,
+    so every connection of the pool is seen, not the same one again)."""
+    conns = [db.engine.connect() for _ in range(db.settings.db_pool_size)]
+    try:
+        return [
+            {r[0] for r in c.exec_driver_sql("SELECT name FROM pg_prepared_statements")}
+            for c in conns
+        ]
+    finally:
+        for c in conns:
+            c.rollback()
+            c.close()
+
+
+def _bankroll(raw_engine: Engine, strategy_id: str) -> Decimal:
+    with raw_engine.connect() as conn:
+        value: Decimal = conn.exec_driver_sql(
+            "SELECT bankroll FROM strategies WHERE id = %(id)s", {"id": strategy_id}
+        ).scalar_one()
+    return value
+
+
+def test_a_placed_bet_leaves_its_statements_prepared_on_the_connection(
+    client: TestClient,
+    db: Database,
+    tenant_headers: dict[str, str],
+    market: dict[str, Any],
+) -> None:
+    strategy = make_strategy(client, tenant_headers)
+    response = client.post(
+        "/v1/bets", json=bet_body(strategy["id"], **market), headers=idem(tenant_headers)
+    )
+    assert response.status_code == 201, response.text
+    assert any(names >= BET_STATEMENTS for names in _prepared_on_pooled_connections(db))
+
+
+@pytest.mark.parametrize(
+    "lost",
+    # All of them: the first statement fails. Only the debit: a later one does, after the
+    # key's lock and the context read succeeded in the same transaction.
+    [None, "oddsdesk_bet_debit_and_insert"],
+)
+def test_connections_that_lost_their_prepared_statements_recover_without_an_error(
+    lost: str | None,
+    client: TestClient,
+    db: Database,
+    raw_engine: Engine,
+    tenant_headers: dict[str, str],
+    market: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As after a pooler's DISCARD ALL or an operator's DEALLOCATE: the EXECUTE fails
+    (26000), the unit of work retries on a fresh connection, and the bet is placed once,
+    debited once, audited once."""
+    strategy = make_strategy(client, tenant_headers)
+    body = bet_body(strategy["id"], **market, stake="10.00")
+    first = client.post("/v1/bets", json=body, headers=idem(tenant_headers))
+    assert first.status_code == 201, first.text
+
+    conns = [db.engine.connect() for _ in range(db.settings.db_pool_size)]
+    for conn in conns:
+        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM pg_prepared_statements")}
+        if lost is None:
+            conn.exec_driver_sql("DEALLOCATE ALL")
+        elif lost in names:
+            conn.exec_driver_sql(f"DEALLOCATE {lost}")
+        conn.commit()
+    for conn in reversed(conns):  # the pool is LIFO: the bet gets the first one back
+        conn.close()
+
+    with caplog.at_level(logging.INFO, logger="oddsdesk.uow"):
+        second = client.post("/v1/bets", json=body, headers=idem(tenant_headers))
+    assert second.status_code == 201, second.text
+    retries = [r for r in caplog.records if r.getMessage() == "retrying unit of work"]
+    assert [getattr(r, "sqlstate", None) for r in retries] == ["26000"]
+    assert _bankroll(raw_engine, strategy["id"]) == Decimal("980.00")
+    assert (
+        count_rows(
+            raw_engine,
+            "SELECT count(*) FROM audit_log WHERE entity_type = 'bet' AND entity_id = :b",
+            b=second.json()["id"],
+        )
+        == 1
+    )
+    assert (
+        count_rows(raw_engine, "SELECT count(*) FROM bets WHERE strategy_id = :s", s=strategy["id"])
+        == 2
+    )
+
+
+@pytest.fixture(scope="module")
+def unprepared(settings: Settings) -> Any:
+    own = settings.model_copy(update={"db_prepared_statements": False})
+    database = create_database(own)
+    try:
+        with TestClient(create_app(own, database), raise_server_exceptions=False) as client:
+            yield client, database
+    finally:
+        database.dispose()
+
+
+def test_with_prepared_statements_off_the_statements_go_as_text(
+    unprepared: tuple[TestClient, Database],
+    raw_engine: Engine,
+    admin_headers: dict[str, str],
+    client: TestClient,
+    tenant_headers: dict[str, str],
+    market: dict[str, Any],
+) -> None:
+    own_client, database = unprepared
+    strategy = make_strategy(client, tenant_headers)
+    body = bet_body(strategy["id"], **market, stake="5.00")
+    own_client.post("/v1/bets", json=body, headers=idem(tenant_headers))  # warm
+    with count_statements(database.engine) as statements:
+        response = own_client.post("/v1/bets", json=body, headers=idem(tenant_headers))
+    assert response.status_code == 201, response.text
+    assert len(statements) == 3
+    assert not any("EXECUTE" in s or "PREPARE" in s for s in statements)
+    assert "WITH debit AS" in statements[1]
+    assert _bankroll(raw_engine, strategy["id"]) == Decimal("990.00")
+    assert all(not names for names in _prepared_on_pooled_connections(database))
