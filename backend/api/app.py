@@ -32,7 +32,7 @@ from backend.api.routes import (
 )
 from backend.core.cache import Caches
 from backend.core.config import Settings, get_settings
-from backend.core.database import Database, create_database
+from backend.core.database import Database, create_database, direct_connection
 from backend.core.logging import configure_logging
 from backend.services.auth import DatabaseKeyResolver
 
@@ -57,6 +57,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.cache_listen:
+            caches.listen(lambda: direct_connection(settings, "invalidations"))
         yield
         caches.close()
         database.dispose()

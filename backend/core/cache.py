@@ -1,11 +1,14 @@
 """Read-through caches for reference data, with explicit invalidation after commit.
 
 Each cache is a bounded LRU with a TTL. Writers invalidate through `Caches.invalidate`, which
-the Unit of Work calls only once a write has committed (never before, never for a rollback).
-With REDIS_URL set, invalidations are also published on a Redis channel that every worker
-subscribes to, so a committed change is seen by all workers at once; without it a worker may
-serve a value up to the TTL old after another worker changed it (API keys excepted: see
-UnitOfWork, which re-checks a tenant key in the database whenever invalidations are local).
+the Unit of Work calls only once a write has committed (never before, never for a rollback),
+so the worker that made a change never serves the old value. Other workers learn of it from
+PostgreSQL: triggers announce every committed change of a cached row, and each worker's
+listener (backend.core.invalidation) drops it, normally within a millisecond. With REDIS_URL
+set, invalidations are also published on a Redis channel (the path for deployments where the
+listener cannot LISTEN, such as behind a transaction-mode pooler). With neither, another
+worker may serve a team or bookmaker up to CACHE_TTL_S old; API keys are then re-checked in
+the database by every unit of work (see UnitOfWork._send_pending).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from backend.core.invalidation import InvalidationListener
 from backend.core.metrics import CACHE_EVENTS
 
 log = logging.getLogger("oddsdesk.cache")
@@ -45,6 +49,9 @@ class QueryCache(Generic[V]):
         self.stats = CacheStats()
         self._data: OrderedDict[Hashable, tuple[V, float]] = OrderedDict()
         self._lock = threading.Lock()
+        # Bumped by every invalidation: a value loaded while one happened may be older than
+        # it, and is not cached (see get_or_load).
+        self._generation = 0
         # The metric's children, bound once: `labels()` costs more than the increment.
         self._events = {
             e: CACHE_EVENTS.labels(name, e)
@@ -77,16 +84,22 @@ class QueryCache(Generic[V]):
                 self._count("evictions")
 
     def get_or_load(self, key: Hashable, load: Callable[[], V]) -> V:
-        """The cached value, or `load()`'s (cached when it returns)."""
+        """The cached value, or `load()`'s: cached when it returns, unless an invalidation
+        arrived meanwhile (the load may have read the row before that change committed)."""
         value = self.get(key)
         if value is None:
+            generation = self._generation
             value = load()
+            with self._lock:
+                if generation != self._generation:
+                    return value
             self.put(key, value)
         return value
 
     def invalidate(self, key: Hashable | None = None) -> None:
         """Drop one key, or everything (key None)."""
         with self._lock:
+            self._generation += 1
             if key is None:
                 self._data.clear()
             else:
@@ -95,6 +108,7 @@ class QueryCache(Generic[V]):
 
     def invalidate_where(self, predicate: Callable[[V], bool]) -> None:
         with self._lock:
+            self._generation += 1
             for key in [k for k, (v, _) in self._data.items() if predicate(v)]:
                 del self._data[key]
             self._count("invalidations")
@@ -124,13 +138,50 @@ class Caches:
         self._origin = uuid.uuid4().hex
         self._redis: Any = None
         self._listener: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._postgres: InvalidationListener | None = None
         if redis_url:
             self._connect(redis_url)
 
     @property
     def shared(self) -> bool:
-        """True when invalidations reach every worker (Redis)."""
-        return self._redis is not None
+        """True when invalidations reach every worker (Redis, or PostgreSQL's channel)."""
+        return self._redis is not None or self._postgres is not None
+
+    @property
+    def current(self) -> bool:
+        """True while this worker provably holds no value a change committed more than
+        CURRENT_FOR_S ago made stale (its PostgreSQL listener is connected and keeping up)."""
+        listener = self._postgres
+        return listener is not None and listener.current()
+
+    @property
+    def listener(self) -> InvalidationListener | None:
+        return self._postgres
+
+    def listen(self, connect: Callable[[], Any]) -> InvalidationListener:
+        """Start applying PostgreSQL's announcements (a listener thread with a connection
+        from `connect`, outside the pool)."""
+        if self._postgres is None:
+            self._postgres = InvalidationListener(connect, self._announced, self.clear)
+            self._postgres.start()
+        return self._postgres
+
+    def clear(self) -> None:
+        """Drop everything (after announcements may have been missed)."""
+        for cache in self._by_name.values():
+            cache.invalidate()
+
+    def _announced(self, payload: str) -> None:
+        kind, _, ident = payload.partition(":")
+        if kind == "api_key":
+            self._drop_principals(ident, None)
+        elif kind == "tenant":
+            self._drop_principals(None, ident)
+        elif kind in ("teams", "bookmakers"):
+            self._by_name[kind].invalidate(int(ident))
+        else:
+            raise ValueError(f"unknown announcement {payload!r}")
 
     def get(self, name: str) -> QueryCache[Any] | None:
         return self._by_name.get(name)
@@ -176,8 +227,21 @@ class Caches:
         )
 
     def describe(self) -> dict[str, Any]:
+        channels = [
+            name
+            for name, on in (("postgres", self._postgres), ("redis", self._redis))
+            if on is not None
+        ]
+        listener = self._postgres
         return {
-            "invalidation": "redis" if self.shared else "local",
+            "invalidation": "+".join(channels) or "local",
+            "listener": None
+            if listener is None
+            else {
+                "current": listener.current(),
+                "confirmed_ms_ago": listener.confirmed_ms_ago(),
+                "connects": listener.connects,
+            },
             "caches": {n: c.describe() for n, c in self._by_name.items()},
         }
 
@@ -191,15 +255,17 @@ class Caches:
         pubsub.subscribe(CHANNEL)
         self._redis = client
         self._listener = threading.Thread(
-            target=self._listen, args=(pubsub,), daemon=True, name="cache-invalidations"
+            target=self._listen, args=(pubsub,), daemon=True, name="cache-invalidations-redis"
         )
         self._listener.start()
 
     def _listen(self, pubsub: Any) -> None:
-        while True:
+        while not self._closed.is_set():
             try:
                 message = pubsub.get_message(timeout=1.0)
             except Exception:
+                if self._closed.is_set():
+                    return
                 log.exception("cache invalidation channel lost; retrying")
                 time.sleep(1)
                 continue
@@ -219,6 +285,9 @@ class Caches:
                 cache.invalidate(data.get("k"))
 
     def close(self) -> None:
+        self._closed.set()
+        if self._postgres is not None:
+            self._postgres.close()
         if self._redis is not None:
             self._redis.close()
 

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     cache_ttl_s: float = Field(default=30.0, ge=0, le=86_400)
     cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
     redis_url: str | None = None
+    # Listen for PostgreSQL's announcements of changed cached rows (off where LISTEN cannot
+    # work, such as behind a transaction-mode pooler).
+    cache_listen: bool = True
 
     # Required to serve the API (checked at app start-up); migrations and scripts run without it.
     admin_api_key: SecretStr | None = None

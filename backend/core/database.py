@@ -74,6 +74,17 @@ def connect_args(settings: Settings) -> dict[str, Any]:
     }
 
 
+def direct_connection(settings: Settings, purpose: str) -> Any:
+    """A psycopg2 connection of its own, outside the pool (same server, options, timeouts
+    and role), named `<application>-<purpose>` in pg_stat_activity."""
+    import psycopg2
+
+    url = settings.sqlalchemy_url.set(drivername="postgresql")
+    args = connect_args(settings)
+    args["application_name"] = f"{settings.db_application_name[:40]}-{purpose}"
+    return psycopg2.connect(url.render_as_string(hide_password=False), **args)
+
+
 # A connection back in use within this many seconds is not pinged on checkout (see below).
 PING_IDLE_AFTER_S = 1.0
 

@@ -245,10 +245,12 @@ class UnitOfWork:
             "bypass": "off" if tenant else "on",
             "key": str(key) if key else None,
         }
-        # Without a shared cache, invalidations are process-local: the key is re-checked in
-        # the database by every unit of work (with its first statement, or on its own before
-        # the unit ends when it ran none), so a key revoked on another worker is never served.
-        self._must_check_key = key is not None and not (self.caches and self.caches.shared)
+        # A tenant key is re-checked in the database by every unit of work, with its first
+        # statement (no round trip of its own), so a key revoked on another worker is never
+        # served. A unit that runs no statement (answered from the cache) checks it on its
+        # own before it ends, unless this worker's invalidation listener is current: then
+        # the revocation, announced at its commit, has already dropped the cached key.
+        self._must_check_key = key is not None
         self._open = True
         # Opened when first needed (a read served from a cache needs neither).
         self._session = None
@@ -345,7 +347,7 @@ class UnitOfWork:
         if conn is None and self._session is not None:
             conn = self._session.info.get(CONNECTION_KEY)
         if conn is None:
-            if not self._must_check_key:
+            if not self._must_check_key or (self.caches is not None and self.caches.current):
                 return
             conn = self.connection()
         flush_preamble(conn)

@@ -1,9 +1,11 @@
 """Resolving a presented API key to its principal.
 
-Lookups are cached per process (hash -> principal, short TTL), and the cache can never serve a
+Lookups are cached per process (hash -> principal, short TTL), and the cache never serves a
 revoked key: every unit of work re-checks the key in its first statement (the one that sets
 the row-level-security context), so revocation and deactivation take effect on every worker
-at once, without an extra round trip.
+at once, without an extra round trip. A request answered from the cache alone (no statement)
+skips that check only while the worker's invalidation listener is current, and a revocation
+or deactivation is announced by PostgreSQL at its commit and drops the cached key then.
 """
 
 from __future__ import annotations

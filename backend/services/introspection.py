@@ -72,6 +72,11 @@ DECLARED_OBJECTS: tuple[Declared, ...] = (
     Declared("view", "public", "tenant_leaderboard", "tenant_leaderboard"),
     Declared("function", "public", "", "refresh_strategy_leaderboard"),
     Declared("function", "public", "", "oddsdesk_assert_api_key"),
+    Declared("function", "public", "", "oddsdesk_announce_change"),
+    *(
+        Declared("trigger", "public", table, f"{table}_announce_change")
+        for table in ("teams", "bookmakers", "api_keys", "tenants")
+    ),
 )
 
 

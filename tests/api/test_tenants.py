@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from backend.core.invalidation import CURRENT_FOR_S
 from tests.helpers import assert_problem, count_rows, make_team, make_tenant, unique
 
 
@@ -120,16 +123,42 @@ def test_tenant_list_is_ordered_by_creation(
     )
 
 
+def _refused_within(
+    worker: TestClient, url: str, headers: dict[str, str], status: int, seconds: float
+) -> Any:
+    """Poll until `worker` refuses the request (the answer), or `seconds` pass (the last)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = worker.get(url, headers=headers)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("listening", [False, True], ids=["no-listener", "listener"])
 def test_revocation_and_deactivation_reach_another_worker_with_a_warm_cache(
-    client: TestClient, admin_headers: dict[str, str], settings: Any
+    listening: bool, client: TestClient, admin_headers: dict[str, str], settings: Any
 ) -> None:
-    """Two app instances (two workers): one revokes, the other had the key cached."""
+    """Two app instances (two workers): one revokes, the other had the key cached.
+
+    A request that touches the database is refused at once (the key check rides with its
+    first statement). One the worker answers from its cache alone is refused at once without
+    a listener (the worker then checks the key on its own), and with one as soon as
+    PostgreSQL's announcement of the change is applied: within CURRENT_FOR_S at the latest."""
     from backend.api.app import create_app
     from backend.core.database import create_database
 
-    other_db = create_database(settings)
+    own = settings.model_copy(update={"cache_listen": listening})
+    # Without a listener: refused by the very next request; with one: within its bound.
+    bound = CURRENT_FOR_S if listening else 0.0
+    other_db = create_database(own)
     try:
-        with TestClient(create_app(settings, other_db), raise_server_exceptions=False) as worker:
+        with TestClient(create_app(own, other_db), raise_server_exceptions=False) as worker:
+            caches = worker.app.state.caches  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 5
+            while listening and not caches.current and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert caches.current is listening  # the path under test: announcements or checks
             tenant, headers = make_tenant(client, admin_headers)
             assert worker.get("/v1/strategies", headers=headers).status_code == 200  # cached
             # A read the worker can answer from its cache alone, with no statement of its own.
@@ -139,18 +168,19 @@ def test_revocation_and_deactivation_reach_another_worker_with_a_warm_cache(
             client.patch(
                 url, json={"is_active": False}, headers={**admin_headers, "If-Match": '"1"'}
             )
-            assert_problem(worker.get(team, headers=headers), 403, "tenant-inactive")
+            assert_problem(_refused_within(worker, team, headers, 403, bound), 403)
             assert_problem(worker.get("/v1/strategies", headers=headers), 403, "tenant-inactive")
             client.patch(
                 url, json={"is_active": True}, headers={**admin_headers, "If-Match": '"2"'}
             )
             assert worker.get("/v1/strategies", headers=headers).status_code == 200
+            assert worker.get(team, headers=headers).status_code == 200  # cached again
             key_id = tenant["api_key"]["id"]
             assert (
                 client.delete(f"/v1/admin/api-keys/{key_id}", headers=admin_headers).status_code
                 == 204
             )
-            assert_problem(worker.get(team, headers=headers), 401)
+            assert_problem(_refused_within(worker, team, headers, 401, bound), 401)
             response = worker.get("/v1/strategies", headers=headers)
             assert_problem(response, 401)
             assert response.headers["www-authenticate"] == "Bearer"
