@@ -257,7 +257,7 @@ def use_autocommit(conn: Connection) -> None:
 
     For read-only units of work: no BEGIN and no ROLLBACK round trips. Each statement (with
     its preamble: RLS context, read-only mode) is one implicit transaction, which under READ
-    COMMITTED sees what a statement of an explicit transaction would. The pool's checkin
+    COMMITTED sees what a statement of an explicit transaction would. The pool's reset
     hook (`_install_preamble`) turns autocommit off again before anyone else gets it.
     """
     dbapi = conn.connection.dbapi_connection
@@ -265,7 +265,85 @@ def use_autocommit(conn: Connection) -> None:
     dbapi.autocommit = True
 
 
+# -- transactions we begin and end ourselves ----------------------------------------------------
+# psycopg2 sends BEGIN in a round trip of its own before a transaction's first statement, and
+# COMMIT in another. A unit of work's connection instead runs in autocommit mode with the
+# transaction driven by us: "BEGIN" rides in the preamble of the first statement, and COMMIT
+# goes out with whatever is staged for the transaction (audit rows, a bet's idempotency
+# record) in one round trip. SQLAlchemy's own commit and rollback still drive it (its
+# Transaction is begun as usual; the listeners below turn its commit and rollback into ours),
+# and the pool's reset ends whatever transaction the server still has open, by the server's
+# own account (libpq's transaction status), before anyone else gets the connection.
+
+EXPLICIT_KEY = "oddsdesk.explicit"
+_IDLE = 0  # psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+
+def use_explicit_transactions(conn: Connection) -> None:
+    """Drive this connection's transactions ourselves until it returns to the pool (see
+    above). The caller begins SQLAlchemy's Transaction and starts its preamble with `BEGIN`
+    (`begin_sql`)."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.autocommit = True
+    conn.info[EXPLICIT_KEY] = True
+
+
+def begin_sql(conn: Connection, sql: str) -> str:
+    """`sql` as the preamble of a transaction's first statement on `conn`."""
+    return f"BEGIN; {sql}" if EXPLICIT_KEY in conn.info else sql
+
+
+def _server_transaction_open(dbapi: Any) -> bool:
+    return bool(dbapi.get_transaction_status() != _IDLE)
+
+
 def _install_preamble(engine: Engine) -> None:
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Connection) -> None:
+        if conn.invalidated or EXPLICIT_KEY not in conn.info:
+            return
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        if _pending(conn) is None and not _server_transaction_open(dbapi):
+            return  # nothing was begun
+        # The pending preamble (staged rows; BEGIN and the key check if nothing ran yet)
+        # rides in front of the COMMIT.
+        raw_execute(conn, "COMMIT").close()
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn: Connection) -> None:
+        # An invalidated connection is gone (the pool discards it): nothing to end.
+        if conn.invalidated or conn.closed or EXPLICIT_KEY not in conn.info:
+            return
+        conn.info.pop(PREAMBLE_KEY, None)  # never sent: nothing of it to undo
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is None or dbapi.closed or not _server_transaction_open(dbapi):
+            return
+        try:
+            cursor = dbapi.cursor()
+            cursor.execute("ROLLBACK")
+            cursor.close()
+        except Exception:
+            # A dead connection: the pool's reset fails on it too and discards it.
+            log.debug("ROLLBACK failed", exc_info=True)
+
+    @event.listens_for(engine, "reset")
+    def _end_transaction(dbapi_connection: Any, record: Any, reset_state: Any) -> None:
+        # Nothing a unit of work left on the connection reaches the next user: a preamble
+        # never sent, a transaction we began, autocommit mode (read-only and explicit units).
+        record.info.pop(PREAMBLE_KEY, None)
+        record.info.pop(EXPLICIT_KEY, None)
+        if reset_state.terminate_only or dbapi_connection is None:
+            return
+        if dbapi_connection.autocommit:
+            # An error here (the connection died) makes the pool discard the connection.
+            if _server_transaction_open(dbapi_connection):
+                cursor = dbapi_connection.cursor()
+                cursor.execute("ROLLBACK")
+                cursor.close()
+            dbapi_connection.autocommit = False
+
     @event.listens_for(engine, "before_cursor_execute", retval=True)
     def _prefix_statement(
         conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool
@@ -292,14 +370,6 @@ def _install_preamble(engine: Engine) -> None:
     def _failed(context: ExceptionContext) -> None:
         if context.connection is not None:
             _failed_with(context.connection)
-
-    @event.listens_for(engine, "checkin")
-    def _forget(dbapi_connection: Any, record: Any) -> None:
-        # A transaction that ended before any statement leaves nothing for the next user, and
-        # a read-only unit's autocommit mode never outlives its checkout.
-        record.info.pop(PREAMBLE_KEY, None)
-        if dbapi_connection is not None and dbapi_connection.autocommit:
-            dbapi_connection.autocommit = False
 
 
 # -- prepared statements ----------------------------------------------------------------------
@@ -382,6 +452,26 @@ def statement_text(conn: Connection, cursor: Any, statement: str | PreparedSQL) 
         cursor.execute(statement.prepare_sql)
         prepared.add(statement.name)
     return statement.execute_sql
+
+
+def stage(
+    conn: Connection,
+    statement: str | PreparedSQL,
+    params: Mapping[str, Any] | Sequence[Any] | None = None,
+) -> None:
+    """Send `statement` with the transaction's next statement, or with its COMMIT, in that
+    round trip (see `add_to_preamble`). For statements whose result nobody reads: an error in
+    one still fails the transaction (the statements after it in the round trip, its COMMIT
+    included, are not run)."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        text = statement_text(conn, cursor, statement)
+        # psycopg2 always binds client-side: mogrify is the very text it would send.
+        add_to_preamble(conn, text if params is None else cursor.mogrify(text, params).decode())
+    finally:
+        cursor.close()
 
 
 def raw_execute(

@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection, event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
-from backend.core.database import PreparedSQL, add_to_preamble, raw_execute, statement_text
+from backend.core.database import PreparedSQL, raw_execute, stage
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
 from backend.repositories.base import Repository, SessionSource
@@ -152,16 +152,8 @@ class AuditBuffer:
         (see `database.add_to_preamble`); returns how many. For a use case whose last
         statement is known to follow: its audit rows then cost no round trip of their own."""
         staged = len(self.pending())
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        cursor: Any = dbapi.cursor()
-        try:
-            for statement, params in self._statements():
-                # psycopg2 always binds client-side: mogrify is the very text it would send.
-                text = statement_text(conn, cursor, statement)
-                add_to_preamble(conn, cursor.mogrify(text, params).decode())
-        finally:
-            cursor.close()
+        for statement, params in self._statements():
+            stage(conn, statement, params)
         self._entries.clear()
         return staged
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import and_, case, func, select, text
 
-from backend.core.database import PreparedSQL
+from backend.core.database import PreparedSQL, stage
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
 from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
@@ -72,18 +72,24 @@ _LEADERBOARD = text("""
      ORDER BY avg_clv DESC NULLS LAST, pnl DESC, name, strategy_id
      LIMIT :limit
 """)
-_SAVE_ANSWER = PreparedSQL(
-    "oddsdesk_idempotency_save",
+# The answer is recorded with the transaction's COMMIT (staged: nobody reads a result). An
+# expired record under the key is replaced; a live one cannot exist while this transaction
+# holds the key's lock, and if it did, the INSERT's unique violation would fail the whole
+# transaction (no bet, no debit) rather than pay twice.
+_DROP_EXPIRED_ANSWER = PreparedSQL(
+    "oddsdesk_idempotency_drop_expired",
     """
-    INSERT INTO idempotency_keys AS k
+    DELETE FROM idempotency_keys
+     WHERE tenant_id = %(tenant)s AND key = %(key)s AND expires_at <= now()
+""",
+)
+_RECORD_ANSWER = PreparedSQL(
+    "oddsdesk_idempotency_record",
+    """
+    INSERT INTO idempotency_keys
            (tenant_id, key, fingerprint, status_code, response_body, created_at, expires_at)
     VALUES (%(tenant)s, %(key)s, %(fingerprint)s, %(status)s, %(body)s, now(),
             now() + interval '24 hours')
-    ON CONFLICT (tenant_id, key) DO UPDATE
-       SET fingerprint = excluded.fingerprint, status_code = excluded.status_code,
-           response_body = excluded.response_body, created_at = excluded.created_at,
-           expires_at = excluded.expires_at
-     WHERE k.expires_at <= now()
 """,
 )
 
@@ -284,21 +290,19 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
     model_type: ClassVar[type[Any]] = IdempotencyKey
     entity_name = "idempotency key"
 
-    def save(self, key: str, fingerprint: str, status_code: int, body: str) -> None:
-        """Record the answer; an expired record under the same key is replaced."""
-        result = self._raw(
-            _SAVE_ANSWER,
-            {
-                "tenant": str(self.tenant_id),
-                "key": key,
-                "fingerprint": fingerprint,
-                "status": status_code,
-                "body": body,
-            },
-        )
-        if result.rowcount != 1:
-            # Unreachable while the advisory lock is held; refuse rather than pay twice.
-            raise RuntimeError("a live idempotency record already holds this key")
+    def record(self, key: str, fingerprint: str, status_code: int, body: str) -> None:
+        """Record the answer under the key, with the transaction's COMMIT (in its round
+        trip); an expired record under the same key is replaced."""
+        conn = self.connection()
+        params = {
+            "tenant": str(self.tenant_id),
+            "key": key,
+            "fingerprint": fingerprint,
+            "status": status_code,
+            "body": body,
+        }
+        stage(conn, _DROP_EXPIRED_ANSWER, params)
+        stage(conn, _RECORD_ANSWER, params)
 
 
 def purge_expired(session: Any) -> int:

@@ -17,12 +17,15 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
 from backend.core.database import (
+    EXPLICIT_KEY,
     STALE_PREPARED_SQLSTATES,
     Preamble,
+    begin_sql,
     flush_preamble,
     set_preamble,
     sqlstate,
     use_autocommit,
+    use_explicit_transactions,
 )
 from backend.core.errors import KeyRevoked, TenantInactive
 from backend.core.principal import Principal
@@ -102,7 +105,7 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
         use_autocommit(conn)
         session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, first, repeat)
     else:
-        session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, first)
+        session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, begin_sql(conn, first))
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -280,12 +283,17 @@ class UnitOfWork:
             if self.read_only:
                 use_autocommit(conn)
             else:
+                # BEGIN rides with the first statement, COMMIT with the staged rows.
                 conn.begin()
+                use_explicit_transactions(conn)
         except BaseException:
             conn.close()
             raise
         first, repeat = _context_sql(**self._context, read_only=self.read_only)
-        self._preamble = set_preamble(conn, first, repeat if self.read_only else None)
+        if self.read_only:
+            self._preamble = set_preamble(conn, first, repeat)
+        else:
+            self._preamble = set_preamble(conn, begin_sql(conn, first))
         self._connection = conn
         return conn
 
@@ -316,7 +324,7 @@ class UnitOfWork:
             return
         try:
             if exc_type is None and not self._committed and self._must_check_key:
-                self._send_pending()  # a unit that only read from caches still checks
+                self._send_pending(flush=True)  # a unit that only read from caches still checks
         finally:
             session, self._session = self._session, None
             conn, self._connection = self._connection, None
@@ -339,18 +347,21 @@ class UnitOfWork:
                     # Back to the pool: an uncommitted transaction rolled back, autocommit off.
                     conn.close()
 
-    def _send_pending(self) -> None:
-        """Send what the unit's connection still holds for the server when no statement
-        carried it (the key check, staged audit rows); a unit that ran nothing but must check
-        its key opens a connection for that alone."""
+    def _send_pending(self, *, flush: bool) -> Connection | None:
+        """What the unit's connection still holds for the server when no statement carried
+        it (the key check, staged rows): sent now with `flush`, else left for the COMMIT to
+        carry. A unit that ran nothing but must check its key opens a connection for that
+        alone. Returns the unit's connection, if it has one."""
         conn = self._connection
         if conn is None and self._session is not None:
             conn = self._session.info.get(CONNECTION_KEY)
         if conn is None:
             if not self._must_check_key or (self.caches is not None and self.caches.current):
-                return
+                return None
             conn = self.connection()
-        flush_preamble(conn)
+        if flush:
+            flush_preamble(conn)
+        return conn
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
@@ -366,13 +377,22 @@ class UnitOfWork:
         return session
 
     def commit(self) -> None:
-        """Flush, write the audit rows of every change, commit, then run after-commit hooks."""
+        """Flush, write the audit rows of every change, commit, then run after-commit hooks.
+
+        On a connection whose transactions we drive (see database.use_explicit_transactions),
+        the audit rows and anything else staged go out with the COMMIT, in one round trip."""
         session = self._session
         if session is not None:
             session.flush()
         if self.audit.pending():
-            self.audit.write(self.connection())
-        self._send_pending()
+            audited = self.connection()
+            if EXPLICIT_KEY in audited.info:
+                self.audit.stage(audited)
+            else:
+                self.audit.write(audited)
+        pending = self._send_pending(flush=False)
+        if pending is not None and EXPLICIT_KEY not in pending.info:
+            flush_preamble(pending)
         conn = self._connection
         if session is not None:
             session.commit()
@@ -381,8 +401,10 @@ class UnitOfWork:
             if not self.read_only:
                 # Whatever runs after the commit is another transaction: it sets the context
                 # again (a session's next transaction does so in after_begin).
+                if EXPLICIT_KEY in conn.info:
+                    conn.begin()
                 first, _ = _context_sql(**self._context, read_only=False)
-                self._preamble = set_preamble(conn, first)
+                self._preamble = set_preamble(conn, begin_sql(conn, first))
         self._committed = True
         callbacks, self._on_commit = self._on_commit, []
         for callback in callbacks:
@@ -390,13 +412,6 @@ class UnitOfWork:
                 callback()
             except Exception:  # the data is committed; a failed hook must not undo the answer
                 log.exception("after-commit hook failed")
-
-    def stage_audit(self) -> None:
-        """Write the audit rows recorded so far with the unit's next statement, in its round
-        trip (the use case's last statement before `commit()`, typically). Whatever is still
-        pending at commit is written then, as always."""
-        if self.audit.pending():
-            self.audit.stage(self.connection())
 
     def rollback(self) -> None:
         if self._session is not None:

@@ -127,7 +127,6 @@ def place_bet(
         )
     bet, _ = placed
     body = render(bet)
-    uow.stage_audit()  # the bet's audit rows ride with the idempotency record's INSERT
-    uow.idempotency.save(key, request_fingerprint, 201, body)
-    uow.commit()
+    uow.idempotency.record(key, request_fingerprint, 201, body)
+    uow.commit()  # the audit rows and the answer's record go out with the COMMIT
     return Placed(201, body, replayed=False)

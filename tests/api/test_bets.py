@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from backend.core.database import Database
 from tests.helpers import (
@@ -92,22 +92,36 @@ def test_a_bet_is_three_round_trips_with_the_key_check_and_audit_rows_riding_alo
     market: dict[str, Any],
     db: Database,
 ) -> None:
-    """Key lock + context, debit-and-insert, idempotency record (besides BEGIN and COMMIT):
-    the tenant key's check and the row-level-security context travel with the first, the
-    audit rows with the last; the hot statements run prepared."""
+    """BEGIN, the key check, the RLS context, the key's lock and the context read; the
+    debit-and-insert; the answer's record, the audit rows and COMMIT. psycopg2 sends no BEGIN
+    or COMMIT of its own (the connection is in autocommit mode: the unit drives the
+    transaction), and the hot statements run prepared."""
     body = bet_body(strategy["id"], **market)
     client.post("/v1/bets", json=body, headers=idem(tenant_headers))  # warm: auth cached
-    with count_statements(db.engine) as statements:
-        response = client.post("/v1/bets", json=body, headers=idem(tenant_headers))
+    autocommit: list[bool] = []
+
+    def _mode(conn: Any, *args: Any) -> None:
+        autocommit.append(conn.connection.dbapi_connection.autocommit)
+
+    event.listen(db.engine, "before_cursor_execute", _mode)
+    try:
+        with count_statements(db.engine) as statements:
+            response = client.post("/v1/bets", json=body, headers=idem(tenant_headers))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", _mode)
     assert response.status_code == 201, response.text
     assert len(statements) == 3, statements
-    assert "oddsdesk_assert_api_key" in statements[0]
-    assert "pg_try_advisory_xact_lock" in statements[0]
-    assert "EXECUTE oddsdesk_bet_context(" in statements[0]
+    assert autocommit == [True, True, True]
+    first, debit, last = statements
+    assert first.startswith("BEGIN; ")
+    assert "oddsdesk_assert_api_key" in first
+    assert "pg_try_advisory_xact_lock" in first
+    assert "EXECUTE oddsdesk_bet_context(" in first
     assert all("set_config" not in s for s in statements[1:])
-    assert statements[1].startswith("EXECUTE oddsdesk_bet_debit_and_insert(")
-    assert statements[-1].startswith("EXECUTE oddsdesk_audit_insert_2(")
-    assert "; EXECUTE oddsdesk_idempotency_save(" in statements[-1]
+    assert debit.startswith("EXECUTE oddsdesk_bet_debit_and_insert(")
+    assert "EXECUTE oddsdesk_idempotency_record(" in last
+    assert "EXECUTE oddsdesk_audit_insert_2(" in last
+    assert last.endswith("; COMMIT")
 
 
 @pytest.mark.parametrize("key", [None, "", " " * 3, "k" * 256, "naïve", "tab\there"])

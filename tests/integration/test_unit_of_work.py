@@ -177,3 +177,37 @@ def test_pooled_units_commit_all_or_nothing_across_plain_sql_and_the_orm(
             )
         )
     assert audit == 1  # the ORM insert's audit row, in the same transaction
+
+
+def test_a_connection_returns_to_the_pool_with_no_transaction_of_ours_left_open(
+    db: Database,
+) -> None:
+    """Write units drive their transaction themselves (autocommit mode, BEGIN with the first
+    statement, COMMIT with the staged rows). Whatever happens, the pool hands the connection
+    on with no server transaction open and autocommit off: after a unit that failed midway,
+    and even when nothing told SQLAlchemy the transaction was ours (the reset asks libpq)."""
+    from backend.core.database import EXPLICIT_KEY
+
+    name = unique("Stranded")
+    insert = "INSERT INTO teams (name, created_by, updated_by) VALUES (%(n)s, 'x', 'x')"
+
+    def next_checkout_state() -> tuple[bool, int]:
+        with db.engine.connect() as conn:  # the pool is LIFO: the connection just returned
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            return dbapi.autocommit, dbapi.get_transaction_status()
+
+    with pytest.raises(RuntimeError), UnitOfWork(db.session_factory, ADMIN) as uow:
+        uow.teams._raw(insert, {"n": name})
+        raise RuntimeError("the use case fails midway")
+    assert next_checkout_state() == (False, 0)  # TRANSACTION_STATUS_IDLE
+
+    with pytest.raises(RuntimeError), UnitOfWork(db.session_factory, ADMIN) as uow:
+        uow.teams._raw(insert, {"n": name})
+        conn = uow.connection()
+        assert conn.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+        del conn.info[EXPLICIT_KEY]  # SQLAlchemy's rollback no longer knows it is ours
+        raise RuntimeError("the use case fails midway")
+    assert next_checkout_state() == (False, 0)
+    with db.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).where(Team.name == name)) == 0
