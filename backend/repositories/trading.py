@@ -34,12 +34,11 @@ _PLACEMENT_CONTEXT = PreparedSQL(
     SELECT current_setting('oddsdesk.key_locked')::boolean,
            s.status, s.max_stake, m.status, m.kickoff_at,
            EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s),
-           k.fingerprint, k.status_code, k.response_body
+           k.expires_at > now(), k.fingerprint, k.status_code, k.response_body
       FROM (VALUES (1)) AS one (x)
       LEFT JOIN strategies s ON s.tenant_id = %(tenant)s AND s.id = %(strategy)s
       LEFT JOIN matches m ON m.id = %(match)s
-      LEFT JOIN idempotency_keys k
-             ON k.tenant_id = %(tenant)s AND k.key = %(key)s AND k.expires_at > now()
+      LEFT JOIN idempotency_keys k ON k.tenant_id = %(tenant)s AND k.key = %(key)s
 """,
     lead=_LOCK_KEY,
 )
@@ -73,9 +72,10 @@ _LEADERBOARD = text("""
      LIMIT :limit
 """)
 # The answer is recorded with the transaction's COMMIT (staged: nobody reads a result). An
-# expired record under the key is replaced; a live one cannot exist while this transaction
-# holds the key's lock, and if it did, the INSERT's unique violation would fail the whole
-# transaction (no bet, no debit) rather than pay twice.
+# expired record under the key (seen by the placement context, under the key's lock) is
+# deleted first; a live one cannot exist while this transaction holds the lock, and if it
+# did, the INSERT's unique violation would fail the whole transaction (no bet, no debit)
+# rather than pay twice.
 _DROP_EXPIRED_ANSWER = PreparedSQL(
     "oddsdesk_idempotency_drop_expired",
     """
@@ -117,6 +117,8 @@ class PlacementContext:
     bookmaker_exists: bool
     # The live answer already stored under the request's idempotency key, if any.
     stored: StoredAnswer | None
+    # An expired record still holds the key (the purge has not run yet): it is replaced.
+    expired_record: bool
 
 
 class StrategyRepository(TenantRepository[Strategy]):
@@ -187,9 +189,17 @@ class BetRepository(TenantRepository[Bet]):
             },
         ).fetchone()
         locked, strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists = row[:6]
-        stored = None if row[6] is None else StoredAnswer(row[6], row[7], row[8])
+        live = row[6]
+        stored = StoredAnswer(row[7], row[8], row[9]) if live else None
         return PlacementContext(
-            locked, strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists, stored
+            locked,
+            strategy_status,
+            max_stake,
+            match_status,
+            kickoff_at,
+            bookmaker_exists,
+            stored,
+            expired_record=live is False,
         )
 
     def place(self, values: dict[str, Any], actor: str) -> tuple[PlacedBet, Decimal] | None:
@@ -290,9 +300,11 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
     model_type: ClassVar[type[Any]] = IdempotencyKey
     entity_name = "idempotency key"
 
-    def record(self, key: str, fingerprint: str, status_code: int, body: str) -> None:
+    def record(
+        self, key: str, fingerprint: str, status_code: int, body: str, *, replace_expired: bool
+    ) -> None:
         """Record the answer under the key, with the transaction's COMMIT (in its round
-        trip); an expired record under the same key is replaced."""
+        trip); `replace_expired`: an expired record holds the key and is deleted first."""
         conn = self.connection()
         params = {
             "tenant": str(self.tenant_id),
@@ -301,7 +313,8 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
             "status": status_code,
             "body": body,
         }
-        stage(conn, _DROP_EXPIRED_ANSWER, params)
+        if replace_expired:
+            stage(conn, _DROP_EXPIRED_ANSWER, params)
         stage(conn, _RECORD_ANSWER, params)
 
 

@@ -127,6 +127,6 @@ def place_bet(
         )
     bet, _ = placed
     body = render(bet)
-    uow.idempotency.record(key, request_fingerprint, 201, body)
+    uow.idempotency.record(key, request_fingerprint, 201, body, replace_expired=ctx.expired_record)
     uow.commit()  # the audit rows and the answer's record go out with the COMMIT
     return Placed(201, body, replayed=False)

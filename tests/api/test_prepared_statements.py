@@ -20,7 +20,6 @@ BET_STATEMENTS = {
     "oddsdesk_bet_context",
     "oddsdesk_bet_debit_and_insert",
     "oddsdesk_audit_insert_2",
-    "oddsdesk_idempotency_drop_expired",
     "oddsdesk_idempotency_record",
 }
 
