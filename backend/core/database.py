@@ -106,7 +106,7 @@ def build_engine(settings: Settings) -> Engine:
         json_deserializer=orjson.loads,
     )
     _install_slow_query_log(engine, settings.db_slow_query_ms)
-    setattr(engine, PREPARED_ATTRIBUTE, settings.db_prepared_statements)
+    setattr(engine, PREPARED_ATTRIBUTE, PreparedPolicy(settings.db_prepared_statements))
     _install_preamble(engine)
     if settings.db_pool_pre_ping:
         _install_idle_ping(engine)
@@ -375,13 +375,44 @@ def _install_preamble(engine: Engine) -> None:
 # -- prepared statements ----------------------------------------------------------------------
 
 PREPARED_ATTRIBUTE = "_oddsdesk_prepared_statements"
-# conn.info (the DBAPI connection's, cleared when it is replaced): names prepared on it.
+# conn.info (the DBAPI connection's, cleared when it is replaced): what is prepared on it.
 PREPARED_KEY = "oddsdesk.prepared"
 # What EXECUTE answers when the server no longer has the statement as prepared: it was
 # deallocated behind our back (DISCARD ALL by a pooler, an operator's DEALLOCATE), or a
 # migration changed the shape of its result. The connection is then replaced and the unit of
-# work retried (nothing of it was committed).
+# work retried (nothing of it was committed); whatever caused it likely hit every connection,
+# so each of the others starts afresh (DEALLOCATE ALL) the next time it prepares.
 STALE_PREPARED_SQLSTATES = frozenset({"26000", "0A000"})
+
+
+class PreparedPolicy:
+    """Per engine: whether hot statements are prepared, and the generation of what was
+    prepared (bumped when a connection finds a statement lost: every connection's earlier
+    preparations are then suspect)."""
+
+    __slots__ = ("enabled", "generation")
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.generation = 0
+
+
+class _Prepared:
+    __slots__ = ("generation", "names")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.names: set[str] = set()
+
+
+def _lost_prepared(exc: BaseException, sent: str) -> bool:
+    """The server no longer has a statement we prepared on this connection (the EXECUTE may
+    have been staged in front of another statement, a COMMIT for instance)."""
+    code = getattr(exc, "pgcode", None)
+    if code == "26000":  # invalid_sql_statement_name: only our EXECUTEs name statements
+        return True
+    return code == "0A000" and "EXECUTE oddsdesk_" in sent  # a cached plan's result changed
+
 
 _PARAMETER = re.compile(r"%\((\w+)\)s|%s|%%")
 
@@ -441,16 +472,19 @@ def statement_text(conn: Connection, cursor: Any, statement: str | PreparedSQL) 
     bound), preparing it first if needed."""
     if not isinstance(statement, PreparedSQL):
         return statement
-    if not getattr(conn.engine, PREPARED_ATTRIBUTE, False):
+    policy: PreparedPolicy | None = getattr(conn.engine, PREPARED_ATTRIBUTE, None)
+    if policy is None or not policy.enabled:
         return statement.text
-    prepared: set[str] | None = conn.info.get(PREPARED_KEY)
-    if prepared is None:
-        prepared = conn.info[PREPARED_KEY] = set()
-    if statement.name not in prepared:
+    prepared: _Prepared | None = conn.info.get(PREPARED_KEY)
+    if prepared is None or prepared.generation != policy.generation:
+        if prepared is not None and prepared.names:
+            cursor.execute("DEALLOCATE ALL")  # start afresh: what is left may be stale
+        prepared = conn.info[PREPARED_KEY] = _Prepared(policy.generation)
+    if statement.name not in prepared.names:
         # Its own round trip, without the preamble: PREPARE is not transactional, so once it
         # has succeeded the statement stays prepared whatever this transaction does next.
         cursor.execute(statement.prepare_sql)
-        prepared.add(statement.name)
+        prepared.names.add(statement.name)
     return statement.execute_sql
 
 
@@ -504,10 +538,11 @@ def raw_execute(
         # Same translation as SQLAlchemy's: callers see DBAPIError subclasses, and a
         # connection that died is invalidated so the pool never hands it out again.
         dead = conn.dialect.is_disconnect(exc, dbapi, cursor)  # type: ignore[arg-type]
-        stale = (
-            isinstance(statement, PreparedSQL)
-            and getattr(exc, "pgcode", None) in STALE_PREPARED_SQLSTATES
-        )
+        stale = _lost_prepared(exc, str(text))
+        if stale:
+            policy = getattr(conn.engine, PREPARED_ATTRIBUTE, None)
+            if policy is not None:
+                policy.generation += 1
         _failed_with(conn)
         if dead or stale:
             conn.invalidate(exc)

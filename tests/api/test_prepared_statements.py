@@ -4,16 +4,18 @@ them, and plain text when switched off (for a transaction-mode pooler)."""
 from __future__ import annotations
 
 import logging
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from backend.api.app import create_app
 from backend.core.config import Settings
-from backend.core.database import Database, create_database
+from backend.core.database import Database, create_database, raw_execute
+from backend.repositories.trading import _PLACEMENT_CONTEXT
 from tests.helpers import bet_body, count_rows, count_statements, idem, make_strategy
 
 BET_STATEMENTS = {
@@ -64,8 +66,9 @@ def test_a_placed_bet_leaves_its_statements_prepared_on_the_connection(
 @pytest.mark.parametrize(
     "lost",
     # All of them: the first statement fails. Only the debit: a later one does, after the
-    # key's lock and the context read succeeded in the same transaction.
-    [None, "oddsdesk_bet_debit_and_insert"],
+    # key's lock and the context read succeeded in the same transaction. Only the audit
+    # rows' INSERT: it fails where it was staged, in front of the COMMIT.
+    [None, "oddsdesk_bet_debit_and_insert", "oddsdesk_audit_insert_2"],
 )
 def test_connections_that_lost_their_prepared_statements_recover_without_an_error(
     lost: str | None,
@@ -78,7 +81,8 @@ def test_connections_that_lost_their_prepared_statements_recover_without_an_erro
 ) -> None:
     """As after a pooler's DISCARD ALL or an operator's DEALLOCATE: the EXECUTE fails
     (26000), the unit of work retries on a fresh connection, and the bet is placed once,
-    debited once, audited once."""
+    debited once, audited once. The other pooled connections, hit by the same cause, start
+    afresh the next time they prepare: none of them fails a request."""
     strategy = make_strategy(client, tenant_headers)
     body = bet_body(strategy["id"], **market, stake="10.00")
     first = client.post("/v1/bets", json=body, headers=idem(tenant_headers))
@@ -86,6 +90,7 @@ def test_connections_that_lost_their_prepared_statements_recover_without_an_erro
 
     conns = [db.engine.connect() for _ in range(db.settings.db_pool_size)]
     for conn in conns:
+        _place_context(conn)  # every pooled connection has prepared the bet's statements
         names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM pg_prepared_statements")}
         if lost is None:
             conn.exec_driver_sql("DEALLOCATE ALL")
@@ -113,6 +118,27 @@ def test_connections_that_lost_their_prepared_statements_recover_without_an_erro
         count_rows(raw_engine, "SELECT count(*) FROM bets WHERE strategy_id = :s", s=strategy["id"])
         == 2
     )
+    conns = [db.engine.connect() for _ in range(db.settings.db_pool_size)]
+    try:
+        for conn in conns:
+            _place_context(conn)  # prepared afresh where needed: no 26000 on any of them
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def _place_context(conn: Connection) -> None:
+    """Run the bet's context statement (prepared, read-only) on a pooled connection."""
+    params = {
+        "lock_id": "probe",
+        "tenant": str(uuid.uuid4()),
+        "strategy": str(uuid.uuid4()),
+        "match": 1,
+        "bookmaker": 1,
+        "key": "probe",
+    }
+    raw_execute(conn, _PLACEMENT_CONTEXT, params).close()
+    conn.rollback()
 
 
 @pytest.fixture(scope="module")
