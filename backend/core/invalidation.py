@@ -80,6 +80,7 @@ class InvalidationListener:
 
     def _run(self) -> None:
         wait = RECONNECT_S[0]
+        down = False  # logged once per outage, not once per attempt
         while not self._stop.is_set():
             try:
                 self._conn = self._connect()
@@ -91,14 +92,18 @@ class InvalidationListener:
                 # Listening from here on; whatever changed before is read fresh from now.
                 self._on_reset()
                 wait = RECONNECT_S[0]
+                if down:
+                    log.info("cache invalidation channel back")
+                    down = False
                 self._listen(self._conn)
             except Exception as exc:
-                if not self._stop.is_set():
+                if not self._stop.is_set() and not down:
                     log.warning(
                         "cache invalidation channel lost; requests check keys in the "
                         "database until it is back",
                         extra={"error": type(exc).__name__},
                     )
+                    down = True
             finally:
                 self._confirmed_at = float("-inf")
                 conn, self._conn = self._conn, None

@@ -48,3 +48,8 @@ CACHE_EVENTS = Counter(
     ["cache", "event"],
     registry=REGISTRY,
 )
+CACHE_LISTENER_CURRENT = Gauge(
+    "oddsdesk_cache_invalidation_current",
+    "1 while the worker's invalidation listener is current (see README, Query cache), else 0",
+    registry=REGISTRY,
+)

@@ -159,6 +159,8 @@ def test_revocation_and_deactivation_reach_another_worker_with_a_warm_cache(
             while listening and not caches.current and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert caches.current is listening  # the path under test: announcements or checks
+            gauge = f"oddsdesk_cache_invalidation_current {1.0 if listening else 0.0}"
+            assert gauge in worker.get("/metrics").text
             tenant, headers = make_tenant(client, admin_headers)
             assert worker.get("/v1/strategies", headers=headers).status_code == 200  # cached
             # A read the worker can answer from its cache alone, with no statement of its own.

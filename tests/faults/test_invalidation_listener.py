@@ -56,5 +56,6 @@ def test_a_killed_listener_reconnects_and_its_worker_never_serves_a_missed_chang
             # Dropped on reconnecting: the change is served, not the cached row.
             assert worker.get(url, headers=headers).json()["league"] == "After"
             assert caches.describe()["listener"]["current"] is True
+            assert "oddsdesk_cache_invalidation_current 1.0" in worker.get("/metrics").text
     finally:
         db.dispose()

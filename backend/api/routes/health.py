@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -11,6 +11,7 @@ from backend.api.docs import responses
 from backend.api.responses import json_response
 from backend.api.routing import ApiRoute
 from backend.core.metrics import (
+    CACHE_LISTENER_CURRENT,
     POOL_CHECKED_IN,
     POOL_CHECKED_OUT,
     POOL_OVERFLOW,
@@ -77,8 +78,9 @@ def pool(db: DatabaseDep, _: AdminDep) -> Response:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
-def metrics(db: DatabaseDep) -> Response:
+def metrics(db: DatabaseDep, request: Request) -> Response:
     """Prometheus metrics of this process."""
+    CACHE_LISTENER_CURRENT.set(1 if request.app.state.caches.current else 0)
     pool = db.pool_status()
     POOL_SIZE.set(pool["size"])
     POOL_CHECKED_OUT.set(pool["checked_out"])
