@@ -144,11 +144,6 @@ class Caches:
             self._connect(redis_url)
 
     @property
-    def shared(self) -> bool:
-        """True when invalidations reach every worker (Redis, or PostgreSQL's channel)."""
-        return self._redis is not None or self._postgres is not None
-
-    @property
     def current(self) -> bool:
         """True while this worker provably holds no value a change committed more than
         CURRENT_FOR_S ago made stale (its PostgreSQL listener is connected and keeping up)."""

@@ -433,7 +433,7 @@ class PreparedSQL:
     VALUES) is written with a cast.
     """
 
-    __slots__ = ("execute_sql", "lead", "name", "prepare_sql", "text")
+    __slots__ = ("execute_sql", "name", "prepare_sql", "text")
 
     def __init__(self, name: str, sql: str, *, lead: str = "") -> None:
         if not re.fullmatch(r"oddsdesk_[a-z0-9_]{1,54}", name):
@@ -458,7 +458,6 @@ class PreparedSQL:
         arguments = ", ".join([f"%({p})s" for p in named] or ["%s"] * positional)
         execute = f"EXECUTE {name}({arguments})" if arguments else f"EXECUTE {name}"
         self.name = name
-        self.lead = lead
         self.prepare_sql = f"PREPARE {name} AS {body}"
         self.execute_sql = f"{lead}; {execute}" if lead else execute
         self.text = f"{lead}; {sql}" if lead else sql
@@ -501,7 +500,10 @@ def stage(
     assert dbapi is not None
     cursor = dbapi.cursor()
     try:
-        text = statement_text(conn, cursor, statement)
+        text = statement_text(conn, cursor, statement)  # may PREPARE: a round trip
+    except Exception as exc:
+        raise _translated(conn, dbapi, cursor, exc, statement) from exc
+    try:
         # psycopg2 always binds client-side: mogrify is the very text it would send.
         add_to_preamble(conn, text if params is None else cursor.mogrify(text, params).decode())
     finally:
@@ -535,23 +537,30 @@ def raw_execute(
             text, params = before(conn, cursor, text, params, None, False)
         cursor.execute(text, params)
     except Exception as exc:
-        # Same translation as SQLAlchemy's: callers see DBAPIError subclasses, and a
-        # connection that died is invalidated so the pool never hands it out again.
-        dead = conn.dialect.is_disconnect(exc, dbapi, cursor)  # type: ignore[arg-type]
-        stale = _lost_prepared(exc, str(text))
-        if stale:
-            policy = getattr(conn.engine, PREPARED_ATTRIBUTE, None)
-            if policy is not None:
-                policy.generation += 1
-        _failed_with(conn)
-        if dead or stale:
-            conn.invalidate(exc)
-        raise sa_exc.DBAPIError.instance(
-            str(text), None, exc, dbapi_base_err=Exception, connection_invalidated=dead or stale
-        ) from exc
+        raise _translated(conn, dbapi, cursor, exc, text) from exc
     for after in dispatch.after_cursor_execute:
         after(conn, cursor, text, params, None, False)
     return cursor
+
+
+def _translated(
+    conn: Connection, dbapi: Any, cursor: Any, exc: Exception, sent: str | PreparedSQL
+) -> sa_exc.StatementError:
+    """SQLAlchemy's translation of a driver error on plain SQL: a DBAPIError subclass, and a
+    connection that died (or lost its prepared statements) invalidated, so the pool never
+    hands it out again."""
+    dead = conn.dialect.is_disconnect(exc, dbapi, cursor)  # type: ignore[arg-type]
+    stale = _lost_prepared(exc, str(sent))
+    if stale:
+        policy = getattr(conn.engine, PREPARED_ATTRIBUTE, None)
+        if policy is not None:
+            policy.generation += 1
+    _failed_with(conn)
+    if dead or stale:
+        conn.invalidate(exc)
+    return sa_exc.DBAPIError.instance(
+        str(sent), None, exc, dbapi_base_err=Exception, connection_invalidated=dead or stale
+    )
 
 
 SLOW_MS_ATTRIBUTE = "_oddsdesk_slow_query_ms"

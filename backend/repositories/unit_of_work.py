@@ -324,7 +324,7 @@ class UnitOfWork:
             return
         try:
             if exc_type is None and not self._committed and self._must_check_key:
-                self._send_pending(flush=True)  # a unit that only read from caches still checks
+                self._send_pending()  # a unit that only read from caches still checks
         finally:
             session, self._session = self._session, None
             conn, self._connection = self._connection, None
@@ -347,21 +347,20 @@ class UnitOfWork:
                     # Back to the pool: an uncommitted transaction rolled back, autocommit off.
                     conn.close()
 
-    def _send_pending(self, *, flush: bool) -> Connection | None:
-        """What the unit's connection still holds for the server when no statement carried
-        it (the key check, staged rows): sent now with `flush`, else left for the COMMIT to
-        carry. A unit that ran nothing but must check its key opens a connection for that
-        alone. Returns the unit's connection, if it has one."""
+    def _send_pending(self, *, at_commit: bool = False) -> None:
+        """Send what the unit's connection still holds for the server when no statement
+        carried it (the key check, staged rows), unless the COMMIT about to go out carries it
+        (a transaction we drive). A unit that ran nothing but must check its key opens a
+        connection for that alone."""
         conn = self._connection
         if conn is None and self._session is not None:
             conn = self._session.info.get(CONNECTION_KEY)
         if conn is None:
             if not self._must_check_key or (self.caches is not None and self.caches.current):
-                return None
+                return
             conn = self.connection()
-        if flush:
+        if not (at_commit and EXPLICIT_KEY in conn.info):
             flush_preamble(conn)
-        return conn
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
@@ -390,9 +389,7 @@ class UnitOfWork:
                 self.audit.stage(audited)
             else:
                 self.audit.write(audited)
-        pending = self._send_pending(flush=False)
-        if pending is not None and EXPLICIT_KEY not in pending.info:
-            flush_preamble(pending)
+        self._send_pending(at_commit=True)
         conn = self._connection
         if session is not None:
             session.commit()
