@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -110,6 +110,17 @@ class AuditBuffer:
             self._entries[key] = entry
         else:
             existing.merge(entry)
+
+    def snapshot(self) -> dict[tuple[str, str], AuditEntry]:
+        """The entries so far, copied (later merges change entries in place)."""
+        return {
+            key: replace(e, changes={k: list(v) for k, v in e.changes.items()})
+            for key, e in self._entries.items()
+        }
+
+    def restore(self, snapshot: dict[tuple[str, str], AuditEntry]) -> None:
+        """Back to a snapshot: the changes recorded since were rolled back."""
+        self._entries = snapshot
 
     def pending(self) -> list[AuditEntry]:
         return [e for e in self._entries.values() if not e.empty]

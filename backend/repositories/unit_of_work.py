@@ -429,9 +429,15 @@ class UnitOfWork:
 
     @contextmanager
     def savepoint(self) -> Iterator[SessionTransaction]:
-        """A nested transaction: an exception inside rolls back to here and propagates."""
-        with self.session.begin_nested() as nested:
-            yield nested
+        """A nested transaction: an exception inside rolls back to here and propagates, and
+        the audit entries of what it had flushed go with it."""
+        before = self.audit.snapshot()
+        try:
+            with self.session.begin_nested() as nested:
+                yield nested
+        except BaseException:
+            self.audit.restore(before)
+            raise
 
     def mark(self, obj: Base, action: str) -> None:
         """Name the audit action of this entity's change (kill, resume, settle, void)."""

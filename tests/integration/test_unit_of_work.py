@@ -211,3 +211,41 @@ def test_a_connection_returns_to_the_pool_with_no_transaction_of_ours_left_open(
     assert next_checkout_state() == (False, 0)
     with db.engine.connect() as conn:
         assert conn.scalar(select(func.count()).where(Team.name == name)) == 0
+
+
+def test_a_savepoint_inside_a_pooled_unit_rolls_back_alone(
+    db: Database, raw_engine: Engine
+) -> None:
+    """Savepoints work inside the transaction the unit drives itself: the failed part is
+    undone, audit entries of what it had flushed included; the rest commits with its audit
+    row as it stood before the savepoint."""
+    undone, kept = unique("Undone"), unique("KeptAfterSavepoint")
+    with UnitOfWork(db.session_factory, ADMIN) as uow:
+        team = uow.teams.add(Team(name=kept))
+        uow.session.flush()
+        with pytest.raises(RuntimeError), uow.savepoint():
+            gone = uow.teams.add(Team(name=undone))
+            team.league = "Renamed inside the savepoint"
+            uow.session.flush()
+            gone_id = gone.id
+            raise RuntimeError("this part fails")
+        uow.session.refresh(team)  # the rolled-back rename is gone from the row
+        uow.commit()
+    with raw_engine.connect() as conn:
+        names = set(conn.scalars(select(Team.name).where(Team.name.in_([undone, kept]))))
+        rows = {
+            entity_id: list(
+                conn.execute(
+                    select(AuditLog.action, AuditLog.changes).where(
+                        AuditLog.entity_type == "team", AuditLog.entity_id == str(entity_id)
+                    )
+                )
+            )
+            for entity_id in (team.id, gone_id)
+        }
+    assert names == {kept}
+    assert rows[gone_id] == []
+    [(action, changes)] = rows[team.id]
+    assert action == "create"
+    assert changes["name"] == [None, kept]
+    assert "league" not in changes  # the rename inside the savepoint left no trace
