@@ -88,19 +88,7 @@ def redis_settings(settings: Settings) -> Settings:
 def test_two_workers_see_each_others_invalidations_through_redis(
     redis_settings: Settings, admin_headers: dict[str, str]
 ) -> None:
-    from backend.api.app import create_app
-
-    dbs = [create_database(redis_settings) for _ in range(2)]
-    try:
-        with (
-            TestClient(create_app(redis_settings, dbs[0])) as a,
-            TestClient(create_app(redis_settings, dbs[1])) as b,
-        ):
-            assert _stats(a, admin_headers)["invalidation"] == "redis"
-            _assert_change_reaches(a, b, admin_headers)
-    finally:
-        for db in dbs:
-            db.dispose()
+    _assert_change_reaches_the_other_worker(redis_settings, admin_headers, "redis")
 
 
 def _league_seen(client: TestClient, url: str, admin: dict[str, str], wanted: str) -> str:
@@ -115,19 +103,10 @@ def _league_seen(client: TestClient, url: str, admin: dict[str, str], wanted: st
     return seen
 
 
-def _assert_change_reaches(a: TestClient, b: TestClient, admin: dict[str, str]) -> None:
-    team = make_team(a, admin, league="Before")
-    url = f"/v1/teams/{team['id']}"
-    assert a.get(url, headers=admin).json()["league"] == "Before"  # A caches it
-    assert a.get(url, headers=admin).json()["league"] == "Before"
-    patched = b.patch(url, json={"league": "After"}, headers={**admin, "If-Match": '"1"'})
-    assert patched.status_code == 200
-    assert _league_seen(a, url, admin, "After") == "After"
-
-
-def test_two_workers_see_each_others_invalidations_through_postgres(
-    settings: Settings, admin_headers: dict[str, str]
+def _assert_change_reaches_the_other_worker(
+    settings: Settings, admin: dict[str, str], channel: str
 ) -> None:
+    """Two app instances (two workers) on `channel`: B's change reaches A's warm cache."""
     from backend.api.app import create_app
 
     dbs = [create_database(settings) for _ in range(2)]
@@ -136,11 +115,23 @@ def test_two_workers_see_each_others_invalidations_through_postgres(
             TestClient(create_app(settings, dbs[0])) as a,
             TestClient(create_app(settings, dbs[1])) as b,
         ):
-            assert _stats(a, admin_headers)["invalidation"] == "postgres"
-            _assert_change_reaches(a, b, admin_headers)
+            assert _stats(a, admin)["invalidation"] == channel
+            team = make_team(a, admin, league="Before")
+            url = f"/v1/teams/{team['id']}"
+            assert a.get(url, headers=admin).json()["league"] == "Before"  # A caches it
+            assert a.get(url, headers=admin).json()["league"] == "Before"
+            patched = b.patch(url, json={"league": "After"}, headers={**admin, "If-Match": '"1"'})
+            assert patched.status_code == 200
+            assert _league_seen(a, url, admin, "After") == "After"
     finally:
         for db in dbs:
             db.dispose()
+
+
+def test_two_workers_see_each_others_invalidations_through_postgres(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    _assert_change_reaches_the_other_worker(settings, admin_headers, "postgres")
 
 
 def test_a_change_made_in_plain_sql_is_announced_and_dropped_from_the_cache(
