@@ -175,9 +175,14 @@ def start_server(module: str, env: dict[str, str]) -> tuple[subprocess.Popen[byt
     raise RuntimeError(f"{module} did not start")
 
 
+def _ticks(stat: str) -> int:
+    """User + system CPU clock ticks of a /proc/<pid>/stat line."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _ticks(Path(f"/proc/{pid}/stat").read_text()) / os.sysconf("SC_CLK_TCK")
 
 
 def db_cpu_seconds() -> float | None:
@@ -194,8 +199,7 @@ def db_cpu_seconds() -> float | None:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         if name.startswith(("postgres", "postmaster")):
-            fields = stat.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += _ticks(stat)
             seen = True
     return total / os.sysconf("SC_CLK_TCK") if seen else None
 

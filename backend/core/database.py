@@ -283,9 +283,7 @@ def use_explicit_transactions(conn: Connection) -> None:
     """Drive this connection's transactions ourselves until it returns to the pool (see
     above). The caller begins SQLAlchemy's Transaction and starts its preamble with `BEGIN`
     (`begin_sql`)."""
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
-    dbapi.autocommit = True
+    use_autocommit(conn)
     conn.info[EXPLICIT_KEY] = True
 
 
@@ -296,6 +294,17 @@ def begin_sql(conn: Connection, sql: str) -> str:
 
 def _server_transaction_open(dbapi: Any) -> bool:
     return bool(dbapi.get_transaction_status() != _IDLE)
+
+
+def _end_server_transaction(dbapi: Any) -> None:
+    """ROLLBACK whatever transaction the server has open on this DBAPI connection (by libpq's
+    account, which sees past psycopg2's autocommit mode)."""
+    if _server_transaction_open(dbapi):
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute("ROLLBACK")
+        finally:
+            cursor.close()
 
 
 def _install_preamble(engine: Engine) -> None:
@@ -318,12 +327,10 @@ def _install_preamble(engine: Engine) -> None:
             return
         conn.info.pop(PREAMBLE_KEY, None)  # never sent: nothing of it to undo
         dbapi = conn.connection.dbapi_connection
-        if dbapi is None or dbapi.closed or not _server_transaction_open(dbapi):
+        if dbapi is None or dbapi.closed:
             return
         try:
-            cursor = dbapi.cursor()
-            cursor.execute("ROLLBACK")
-            cursor.close()
+            _end_server_transaction(dbapi)
         except Exception:
             # A dead connection: the pool's reset fails on it too and discards it.
             log.debug("ROLLBACK failed", exc_info=True)
@@ -338,10 +345,7 @@ def _install_preamble(engine: Engine) -> None:
             return
         if dbapi_connection.autocommit:
             # An error here (the connection died) makes the pool discard the connection.
-            if _server_transaction_open(dbapi_connection):
-                cursor = dbapi_connection.cursor()
-                cursor.execute("ROLLBACK")
-                cursor.close()
+            _end_server_transaction(dbapi_connection)
             dbapi_connection.autocommit = False
 
     @event.listens_for(engine, "before_cursor_execute", retval=True)

@@ -120,7 +120,7 @@ def _page_of(
     return stmt.order_by(*keys).limit(limit)
 
 
-def _plain(params: dict[str, Any]) -> dict[str, Any]:
+def driver_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters for the psycopg2 cursor, which does not adapt UUIDs by itself."""
     return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in params.items()}
 
@@ -191,7 +191,7 @@ class Repository(Generic[ModelT]):
         if not self._valid_ident(ident):
             return None
         sql, keys = self._read_statement()
-        row = self._raw(sql, _plain(self.scope_params({"ident": ident}))).fetchone()
+        row = self._raw(sql, driver_params(self.scope_params({"ident": ident}))).fetchone()
         return None if row is None else dict(zip(keys, row, strict=True))
 
     def scoped_by_param(self, stmt: Select[Any]) -> Select[Any]:
@@ -313,7 +313,7 @@ class Repository(Generic[ModelT]):
             for i, value in enumerate(after or ()):
                 params[f"after_{i}"] = value
             if view is not None:
-                rows = self._raw(page.sql, _plain(params)).fetchall()
+                rows = self._raw(page.sql, driver_params(params)).fetchall()
                 positions = page.key_positions
             else:
                 rows = list(self.session.scalars(page.statement, params).unique())

@@ -16,7 +16,7 @@ from backend.core.database import PreparedSQL, stage
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
 from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
-from backend.repositories.base import TenantRepository
+from backend.repositories.base import TenantRepository, driver_params
 
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
 _BET_COLUMNS = tuple(c.key for c in Bet.__table__.c)
@@ -209,9 +209,9 @@ class BetRepository(TenantRepository[Bet]):
         inserted from its RETURNING row, so concurrent bets can never overdraw a bankroll.
         None when the strategy is no longer active or its bankroll is short.
         """
-        params = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in values.items()}
         cursor = self._raw(
-            _DEBIT_AND_INSERT, {**params, "tenant_id": str(self.tenant_id), "actor": actor}
+            _DEBIT_AND_INSERT,
+            driver_params({**values, "tenant_id": self.tenant_id, "actor": actor}),
         )
         found = cursor.fetchone()
         if found is None:

@@ -75,6 +75,16 @@ def _context_sql(tenant: str, bypass: str, key: str | None, read_only: bool) -> 
     return f"{context}, oddsdesk_assert_api_key('{key}')", context
 
 
+def _arm_context(conn: Connection, context: dict[str, Any], read_only: bool) -> Preamble:
+    """The preamble of a new transaction on `conn`: the RLS context (and key check) in front
+    of its first statement, after BEGIN when we drive the transaction; on a read-only unit's
+    autocommit connection, the context again in front of every later statement."""
+    first, repeat = _context_sql(**context, read_only=read_only)
+    if read_only:
+        return set_preamble(conn, first, repeat)
+    return set_preamble(conn, begin_sql(conn, first))
+
+
 @event.listens_for(Session, "after_begin")
 def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
     """Every transaction of a unit of work starts by telling PostgreSQL whose rows it may see
@@ -100,12 +110,9 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     if context is None:
         return
     read_only = bool(session.info.get(READ_ONLY_KEY))
-    first, repeat = _context_sql(**context, read_only=read_only)
     if read_only:
         use_autocommit(conn)
-        session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, first, repeat)
-    else:
-        session.info[PREAMBLE_SESSION_KEY] = set_preamble(conn, begin_sql(conn, first))
+    session.info[PREAMBLE_SESSION_KEY] = _arm_context(conn, context, read_only)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -289,11 +296,7 @@ class UnitOfWork:
         except BaseException:
             conn.close()
             raise
-        first, repeat = _context_sql(**self._context, read_only=self.read_only)
-        if self.read_only:
-            self._preamble = set_preamble(conn, first, repeat)
-        else:
-            self._preamble = set_preamble(conn, begin_sql(conn, first))
+        self._preamble = _arm_context(conn, self._context, self.read_only)
         self._connection = conn
         return conn
 
@@ -400,8 +403,7 @@ class UnitOfWork:
                 # again (a session's next transaction does so in after_begin).
                 if EXPLICIT_KEY in conn.info:
                     conn.begin()
-                first, _ = _context_sql(**self._context, read_only=False)
-                self._preamble = set_preamble(conn, begin_sql(conn, first))
+                self._preamble = _arm_context(conn, self._context, read_only=False)
         self._committed = True
         callbacks, self._on_commit = self._on_commit, []
         for callback in callbacks:
