@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend.repositories.audit import AuditEntry, audit_buffer
+from backend.repositories.locks import MARKET_LOCK
 
 # The closing price of each (market, selection): the last snapshot at or before kickoff at the
 # sharp bookmaker with the lowest id that has one.
@@ -32,11 +33,16 @@ _CREDIT = """
     credits AS (
         SELECT tenant_id, strategy_id, sum(returned) AS amount
           FROM changed GROUP BY tenant_id, strategy_id
+    ), locked AS (
+        -- The strategies' rows are locked in id order (one order for every settlement), so
+        -- two settlements crediting the same strategies never deadlock.
+        SELECT s.id FROM strategies s JOIN credits c ON c.strategy_id = s.id
+         WHERE c.amount > 0 ORDER BY s.id FOR NO KEY UPDATE OF s
     ), credited AS (
         UPDATE strategies s
            SET bankroll = s.bankroll + c.amount, version = s.version + 1,
                updated_at = statement_timestamp(), updated_by = :actor
-          FROM credits c
+          FROM credits c JOIN locked l ON l.id = c.strategy_id
          WHERE s.id = c.strategy_id AND s.tenant_id = c.tenant_id AND c.amount > 0
         RETURNING s.id, s.tenant_id, s.bankroll::text AS bankroll, c.amount::text AS amount
     )
@@ -87,11 +93,21 @@ def _winners(home: int, away: int) -> dict[str, str]:
     return {"winner_1x2": winner, "winner_ou": "over" if home + away >= 3 else "under"}
 
 
+_CLOSE_MARKET = text(f"SELECT pg_advisory_xact_lock({MARKET_LOCK}, :match)")
+
+
 class SettlementRepository:
     """Set-based settlement; records one audit entry per bet and per credited strategy."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def close_market(self, match_id: int) -> None:
+        """Take the match's market lock exclusively, until the transaction ends: bets in
+        flight on it finish first, bets arriving later wait and then find it closed, and no
+        stream of bettors can starve the close (see repositories.locks)."""
+        if 0 < match_id < 2**31:  # a larger id names no match: nothing to lock
+            self.session.execute(_CLOSE_MARKET, {"match": match_id})
 
     def settle(self, match_id: int, kickoff: Any, home: int, away: int, actor: str) -> Outcome:
         params = {"match": match_id, "kickoff": kickoff, "actor": actor, **_winners(home, away)}

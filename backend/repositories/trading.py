@@ -15,18 +15,23 @@ from sqlalchemy import and_, case, func, select, text
 from backend.core.database import PreparedSQL, stage
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
+from backend.repositories.locks import MARKET_LOCK
 from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
 from backend.repositories.base import TenantRepository, driver_params
 
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
 _BET_COLUMNS = tuple(c.key for c in Bet.__table__.c)
 # Two statements in one round trip. The first claims the idempotency key's transaction-scoped
-# advisory lock without waiting and keeps the answer in a transaction-local setting; the second
-# reads the context with a snapshot taken after that (READ COMMITTED: one per statement), so
-# no request holding the same key can have committed in between unseen.
-_LOCK_KEY = """
+# advisory lock without waiting (keeping the answer in a transaction-local setting), then the
+# match's market lock in shared mode (see MARKET_LOCK: a settlement of the match holds it
+# exclusively, so a bet either commits before the settlement starts, and is settled by it, or
+# waits and then finds the market closed); the second reads the context with a snapshot taken
+# after both (READ COMMITTED: one per statement), so nothing that committed before the locks
+# were granted is unseen.
+_LOCK_KEY = f"""
     SELECT set_config('oddsdesk.key_locked',
-                      pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))::text, true)
+                      pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))::text, true),
+           pg_advisory_xact_lock_shared({MARKET_LOCK}, %(match)s)
 """
 _PLACEMENT_CONTEXT = PreparedSQL(
     "oddsdesk_bet_context",
@@ -51,7 +56,10 @@ _DEBIT_AND_INSERT = PreparedSQL(
            SET bankroll = bankroll - %(stake)s, version = version + 1,
                updated_at = statement_timestamp(), updated_by = %(actor)s
          WHERE tenant_id = %(tenant_id)s AND id = %(strategy_id)s AND status = 'active'
-           AND bankroll >= %(stake)s
+           AND bankroll >= %(stake)s AND max_stake >= %(stake)s
+           AND EXISTS (SELECT 1 FROM matches
+                        WHERE id = %(match_id)s AND status = 'scheduled'
+                          AND kickoff_at > statement_timestamp())
         RETURNING bankroll
     ), inserted AS (
         INSERT INTO bets (id, tenant_id, strategy_id, match_id, bookmaker_id, market,
@@ -66,6 +74,14 @@ _DEBIT_AND_INSERT = PreparedSQL(
     SELECT inserted.*, debit.bankroll AS new_bankroll FROM inserted, debit
 """,
 )
+# Why a debit found no row: read after it, in the same transaction (the row locks it waited
+# for are released by then, so this sees the state that refused it).
+_REFUSAL = text("""
+    SELECT s.status, s.max_stake, s.bankroll,
+           m.status = 'scheduled' AND m.kickoff_at > statement_timestamp() AS open
+      FROM strategies s, matches m
+     WHERE s.tenant_id = :tenant AND s.id = :strategy AND m.id = :match
+""")
 _LEADERBOARD = text("""
     SELECT strategy_id, name, settled, staked, pnl, avg_clv FROM tenant_leaderboard
      ORDER BY avg_clv DESC NULLS LAST, pnl DESC, name, strategy_id
@@ -103,6 +119,16 @@ class StoredAnswer:
     fingerprint: str
     status_code: int
     response_body: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The state of strategy and match that refused a debit."""
+
+    strategy_status: str
+    max_stake: Decimal
+    bankroll: Decimal
+    market_open: bool
 
 
 @dataclass(frozen=True)
@@ -205,9 +231,11 @@ class BetRepository(TenantRepository[Bet]):
     def place(self, values: dict[str, Any], actor: str) -> tuple[PlacedBet, Decimal] | None:
         """Debit the strategy and insert the bet in ONE statement.
 
-        The debit is the conditional UPDATE (active, bankroll >= stake) and the bet is only
-        inserted from its RETURNING row, so concurrent bets can never overdraw a bankroll.
-        None when the strategy is no longer active or its bankroll is short.
+        The debit is the conditional UPDATE (active, stake within max_stake and bankroll, the
+        match still scheduled and before kickoff) and the bet is only inserted from its
+        RETURNING row: every rule is checked against the row being updated, after any lock
+        wait, so concurrent bets, risk changes and settlements can never slip past one. None
+        when a rule refused it (`refusal` tells which).
         """
         cursor = self._raw(
             _DEBIT_AND_INSERT,
@@ -242,6 +270,13 @@ class BetRepository(TenantRepository[Bet]):
             )
         )
         return row, new_bankroll
+
+    def refusal(self, strategy_id: uuid.UUID, match_id: int) -> Refusal:
+        """What refused a debit that found no row (see `place`)."""
+        row = self.session.execute(
+            _REFUSAL, {"tenant": self.tenant_id, "strategy": strategy_id, "match": match_id}
+        ).one()
+        return Refusal(row.status, row.max_stake, row.bankroll, bool(row.open))
 
     def performance(self, strategy_id: uuid.UUID) -> Performance:
         """Counts, money and CLV of one strategy's bets, in one aggregate statement."""

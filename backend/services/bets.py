@@ -49,6 +49,20 @@ def _status_conflict(status: str, strategy_id: uuid.UUID) -> Conflict:
     )
 
 
+def _market_closed(match_id: int) -> Conflict:
+    return Conflict(
+        "market-closed",
+        f"match {match_id} takes no more bets: it has kicked off, finished or been cancelled",
+        title="Market closed",
+    )
+
+
+def _above_max_stake(stake: Decimal, max_stake: Decimal) -> InvalidInput:
+    return InvalidInput(
+        f"stake {stake} is above the strategy's max_stake {max_stake}", loc=("body", "stake")
+    )
+
+
 def place_bet(
     uow: UnitOfWork,
     request: BetRequest,
@@ -88,18 +102,10 @@ def place_bet(
             f"bookmaker {request.bookmaker_id} does not exist", loc=("body", "bookmaker_id")
         )
     if ctx.match_status != "scheduled" or ctx.kickoff_at <= datetime.now(UTC):
-        raise Conflict(
-            "market-closed",
-            f"match {request.match_id} is {ctx.match_status} with kickoff at "
-            f"{ctx.kickoff_at.isoformat()}; bets close at kickoff",
-            title="Market closed",
-        )
+        raise _market_closed(request.match_id)
     assert ctx.max_stake is not None
     if request.stake > ctx.max_stake:
-        raise InvalidInput(
-            f"stake {request.stake} is above the strategy's max_stake {ctx.max_stake}",
-            loc=("body", "stake"),
-        )
+        raise _above_max_stake(request.stake, ctx.max_stake)
 
     placed = uow.bets.place(
         {
@@ -116,13 +122,18 @@ def place_bet(
         uow.principal.actor,
     )
     if placed is None:
-        # The strategy changed under us (killed or paused) or the bankroll is short.
-        current = uow.strategies.get_one(request.strategy_id)
-        if current.status != "active":
-            raise _status_conflict(current.status, current.id)
+        # A rule checked by the debit itself refused it: the strategy changed under us
+        # (paused, killed, a lower max_stake), the market closed, or the bankroll is short.
+        why = uow.bets.refusal(request.strategy_id, request.match_id)
+        if why.strategy_status != "active":
+            raise _status_conflict(why.strategy_status, request.strategy_id)
+        if not why.market_open:
+            raise _market_closed(request.match_id)
+        if request.stake > why.max_stake:
+            raise _above_max_stake(request.stake, why.max_stake)
         raise Conflict(
             "insufficient-bankroll",
-            f"stake {request.stake} exceeds the bankroll {current.bankroll}",
+            f"stake {request.stake} exceeds the bankroll {why.bankroll}",
             title="Insufficient bankroll",
         )
     bet, _ = placed

@@ -27,6 +27,7 @@ def _conflict(code: str, detail: str, title: str) -> Conflict:
 
 
 def post_result(uow: UnitOfWork, match_id: int, home: int, away: int) -> Settled:
+    uow.settlement.close_market(match_id)  # first: see repositories.locks for the order
     match = uow.matches.get_one(match_id, options=uow.matches.with_teams, for_update=True)
     if match.status == "finished":
         if (match.home_score, match.away_score) == (home, away):
@@ -52,6 +53,7 @@ def post_result(uow: UnitOfWork, match_id: int, home: int, away: int) -> Settled
 
 
 def cancel(uow: UnitOfWork, match_id: int) -> Settled:
+    uow.settlement.close_market(match_id)
     match = uow.matches.get_one(match_id, options=uow.matches.with_teams, for_update=True)
     if match.status == "cancelled":
         return Settled(match, 0)
