@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base
 
-AUDIT_ACTIONS = ("create", "update", "delete", "kill", "resume", "settle", "void")
+AUDIT_ACTIONS = ("create", "update", "delete", "kill", "pause", "resume", "settle", "void")
 AUDIT_ENTITY_TYPES = ("team", "bookmaker", "match", "tenant", "api_key", "strategy", "bet")
 
 

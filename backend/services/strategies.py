@@ -61,10 +61,9 @@ def _reason_for_audit(uow: UnitOfWork, reason: str) -> None:
 
 
 def _transition(
-    uow: UnitOfWork, strategy_id: uuid.UUID, action: str, changes: dict[str, Any], reason: str
+    uow: UnitOfWork, strategy: Strategy, action: str, changes: dict[str, Any], reason: str
 ) -> Strategy:
     """Move a strategy to `changes["status"]`; already there: a no-op (no version, no audit)."""
-    strategy = uow.strategies.get_one(strategy_id, for_update=True)
     if strategy.status == changes["status"]:
         return strategy
     _reason_for_audit(uow, reason)
@@ -74,17 +73,44 @@ def _transition(
     return strategy
 
 
+def pause(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
+    """Stop taking bets until resumed. Pausing a paused one changes nothing; a killed one
+    stays killed (409)."""
+    strategy = uow.strategies.get_one(strategy_id, for_update=True)
+    if strategy.status == "killed":
+        raise killed_conflict(strategy)
+    return _transition(uow, strategy, "pause", {"status": "paused"}, reason)
+
+
+def change_limits(
+    uow: UnitOfWork, strategy_id: uuid.UUID, limits: Mapping[str, Any], reason: str | None
+) -> Strategy:
+    """Set risk limits at once, without If-Match: a busy strategy's version moves with every
+    bet, so a conditional PATCH would be refused again and again. The row lock orders it
+    against bets: every bet debited after it is checked against the new limits."""
+    strategy = uow.strategies.get_one(strategy_id, for_update=True)
+    if strategy.status == "killed":
+        raise killed_conflict(strategy)
+    if all(getattr(strategy, name) == value for name, value in limits.items()):
+        return strategy  # nothing to change: no version, no audit entry
+    if reason is not None:
+        _reason_for_audit(uow, reason)
+    uow.strategies.update(strategy, limits)
+    uow.commit()
+    return strategy
+
+
 def kill(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
     """Stop a strategy for good (until resumed). Killing a killed one changes nothing."""
-    return _transition(
-        uow, strategy_id, "kill", {"status": "killed", "kill_reason": reason}, reason
-    )
+    strategy = uow.strategies.get_one(strategy_id, for_update=True)
+    return _transition(uow, strategy, "kill", {"status": "killed", "kill_reason": reason}, reason)
 
 
 def resume(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
     """Back to active, from killed or paused. Resuming an active one changes nothing."""
+    strategy = uow.strategies.get_one(strategy_id, for_update=True)
     return _transition(
-        uow, strategy_id, "resume", {"status": "active", "kill_reason": None}, reason
+        uow, strategy, "resume", {"status": "active", "kill_reason": None}, reason
     )
 
 

@@ -15,6 +15,7 @@ from backend.api.schemas.common import PageOf
 from backend.api.schemas.strategies import (
     Leaderboard,
     LeaderboardEntry,
+    LimitsBody,
     PerformanceRead,
     ReasonBody,
     StrategyCreate,
@@ -107,6 +108,31 @@ def kill_strategy(
 ) -> Response:
     """Kill a strategy: it takes no more bets. Killing a killed strategy changes nothing."""
     return _one(uow.run(service.kill, strategy_id, body.reason))
+
+
+@router.post(
+    "/v1/strategies/{strategy_id}/pause",
+    response_model=StrategyRead,
+    responses=responses(403, 404, 409, 422),
+)
+def pause_strategy(
+    strategy_id: uuid.UUID, body: ReasonBody, uow: UnitOfWorkDep, _: TenantDep
+) -> Response:
+    """Pause a strategy at once (no If-Match): bets after this answer are 409 strategy-paused."""
+    return _one(uow.run(service.pause, strategy_id, body.reason))
+
+
+@router.post(
+    "/v1/strategies/{strategy_id}/limits",
+    response_model=StrategyRead,
+    responses=responses(403, 404, 409, 422),
+)
+def change_limits(
+    strategy_id: uuid.UUID, body: LimitsBody, uow: UnitOfWorkDep, _: TenantDep
+) -> Response:
+    """Set risk limits at once (no If-Match): every bet debited after this answer obeys them."""
+    limits = body.model_dump(exclude={"reason"})
+    return _one(uow.run(service.change_limits, strategy_id, limits, body.reason))
 
 
 @router.post(

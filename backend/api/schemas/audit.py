@@ -6,7 +6,7 @@ from typing import Any, Literal
 from backend.api.schemas.common import OutputModel, UtcDatetime
 
 EntityType = Literal["team", "bookmaker", "match", "tenant", "api_key", "strategy", "bet"]
-Action = Literal["create", "update", "delete", "kill", "resume", "settle", "void"]
+Action = Literal["create", "update", "delete", "kill", "pause", "resume", "settle", "void"]
 
 
 class AuditRead(OutputModel):

@@ -57,6 +57,13 @@ class ReasonBody(InputModel):
     reason: Reason
 
 
+class LimitsBody(InputModel):
+    """Risk limits, applied at once (no If-Match); `reason` goes to the audit entry."""
+
+    max_stake: Stake
+    reason: Reason | None = None
+
+
 class StrategyRead(OutputModel):
     id: uuid.UUID
     name: str
