@@ -424,7 +424,9 @@ class Repository(Generic[ModelT]):
         message = self.constraint_messages.get(constraint or "")
         if code == "23505":
             return Duplicate(message or f"{self.entity_name} already exists", constraint)
-        if code == "23503":
+        # 23001 restrict_violation: PostgreSQL 18 reports an ON DELETE RESTRICT key this way
+        # (15 to 17 report it as 23503 foreign_key_violation).
+        if code in ("23503", "23001"):
             if operation == "delete":
                 return StillReferenced(
                     message or f"{self.entity_name} is still referenced by other records",
