@@ -15,9 +15,9 @@ from sqlalchemy import and_, case, func, select, text
 from backend.core.database import PreparedSQL, stage
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
-from backend.repositories.locks import MARKET_LOCK
 from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
 from backend.repositories.base import TenantRepository, driver_params
+from backend.repositories.locks import MARKET_LOCK
 
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
 _BET_COLUMNS = tuple(c.key for c in Bet.__table__.c)

@@ -109,9 +109,7 @@ def kill(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
 def resume(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
     """Back to active, from killed or paused. Resuming an active one changes nothing."""
     strategy = uow.strategies.get_one(strategy_id, for_update=True)
-    return _transition(
-        uow, strategy, "resume", {"status": "active", "kill_reason": None}, reason
-    )
+    return _transition(uow, strategy, "resume", {"status": "active", "kill_reason": None}, reason)
 
 
 def performance(uow: UnitOfWork, strategy_id: uuid.UUID) -> Performance:
