@@ -9,14 +9,17 @@ an empty cell means "no price". Opening prices are stored as captured two days b
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from backend.services.football_data_rows import Row, SeasonFileError, decode, kickoff_time, rows
+
+__all__ = ["BOOKS", "Book", "Fixture", "Price", "SeasonFile", "SeasonFileError", "read"]
 
 UK = ZoneInfo("Europe/London")
 OPENING_LEAD = timedelta(days=2)
@@ -30,6 +33,7 @@ LEAGUES = {
     "F1": "Ligue 1",
 }
 REQUIRED = ("Div", "Date", "HomeTeam", "AwayTeam", "FTHG", "FTAG")
+SCORE = re.compile(r"[0-9]{1,2}")
 PRICE_MIN, PRICE_MAX = Decimal("1.001"), Decimal("1000")
 
 
@@ -57,14 +61,6 @@ BOOKS = (
 )
 X12 = (("H", "home"), ("D", "draw"), ("A", "away"))
 OU = ((">2.5", "over"), ("<2.5", "under"))
-
-
-class SeasonFileError(ValueError):
-    """A file that cannot be imported: names the file, line and column."""
-
-    def __init__(self, path: Path, line: int, column: str, message: str) -> None:
-        super().__init__(f"{path.name}: line {line}, column {column}: {message}")
-        self.path, self.line, self.column = path, line, column
 
 
 @dataclass
@@ -106,9 +102,15 @@ def _date(raw: str) -> datetime:
     raise ValueError(f"{raw!r} is not a dd/mm/yy or dd/mm/yyyy date")
 
 
-def _kickoff(date_raw: str, time_raw: str) -> datetime:
-    day = _date(date_raw)
-    hour, minute = (int(p) for p in (time_raw.strip() or DEFAULT_KICKOFF).split(":"))
+def _kickoff(path: Path, line: int, row: Row) -> datetime:
+    try:
+        day = _date(row["Date"])
+    except ValueError as exc:
+        raise SeasonFileError(path, line, "Date", str(exc)) from None
+    try:
+        hour, minute = kickoff_time(row.get("Time", "").strip() or DEFAULT_KICKOFF)
+    except ValueError as exc:
+        raise SeasonFileError(path, line, "Time", str(exc)) from None
     local = day.replace(hour=hour, minute=minute, tzinfo=UK)
     return local.astimezone(UTC)
 
@@ -120,20 +122,11 @@ def _season(first_kickoff: datetime) -> str:
 
 def read(path: Path) -> SeasonFile:
     """Parse a whole file, or raise SeasonFileError naming the first bad cell."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SeasonFileError(path, 1, "-", f"not UTF-8 text ({exc.reason})") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
-    for column in REQUIRED:
-        if column not in header:
-            raise SeasonFileError(path, 1, column, "required column is missing")
+    header, records = rows(path, decode(path, path.read_bytes()), REQUIRED)
     books = [b for b in BOOKS if f"{b.x12_open}H" in header or f"{b.x12_close}H" in header]
     fixtures: list[Fixture] = []
     skipped = 0
-    for row in reader:
-        line = reader.line_num
+    for line, row in records:
         fixture = _fixture(path, line, row, fixtures)
         skipped += _prices(path, line, row, books, fixture)
         fixtures.append(fixture)
@@ -142,33 +135,23 @@ def read(path: Path) -> SeasonFile:
     return SeasonFile(path, fixtures, books, skipped)
 
 
-def _cell(path: Path, line: int, row: dict[str, str | None], column: str) -> str:
-    value = row.get(column)
-    if value is None:
-        raise SeasonFileError(path, line, column, "the row is shorter than the header")
-    return value
-
-
-def _fixture(path: Path, line: int, row: dict[str, str | None], seen: list[Fixture]) -> Fixture:
-    try:
-        kickoff = _kickoff(_cell(path, line, row, "Date"), row.get("Time") or "")
-    except ValueError as exc:
-        raise SeasonFileError(path, line, "Date", str(exc)) from None
+def _fixture(path: Path, line: int, row: Row, seen: list[Fixture]) -> Fixture:
+    kickoff = _kickoff(path, line, row)
     scores = []
     for column in ("FTHG", "FTAG"):
-        raw = _cell(path, line, row, column).strip()
-        if not raw.isdigit() or int(raw) > 99:
+        raw = row[column].strip()
+        if not SCORE.fullmatch(raw):
             raise SeasonFileError(path, line, column, f"{raw!r} is not a score")
         scores.append(int(raw))
     names = []
     for column in ("HomeTeam", "AwayTeam"):
-        name = _cell(path, line, row, column).strip()
+        name = row[column].strip()
         if not name or len(name) > 100:
             raise SeasonFileError(path, line, column, "a team name of 1 to 100 characters")
         names.append(name)
     if names[0].lower() == names[1].lower():
         raise SeasonFileError(path, line, "AwayTeam", "home and away team are the same")
-    division = _cell(path, line, row, "Div").strip()
+    division = row["Div"].strip()
     season = seen[0].season if seen else _season(kickoff)
     return Fixture(
         line,
@@ -192,9 +175,7 @@ def _columns(book: Book) -> Iterator[tuple[str, str, str, bool]]:
             yield f"{book.ou_close}{suffix}", "ou2.5", selection, True
 
 
-def _prices(
-    path: Path, line: int, row: dict[str, str | None], books: list[Book], fixture: Fixture
-) -> int:
+def _prices(path: Path, line: int, row: Row, books: list[Book], fixture: Fixture) -> int:
     skipped = 0
     for book in books:
         for column, market, selection, closing in _columns(book):
