@@ -435,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "DATABASE_URL": url.render_as_string(hide_password=False),
                 "ADMIN_API_KEY": ADMIN_KEY,
+                "CURSOR_SECRET": "bench-" + ADMIN_KEY,
                 "LOG_LEVEL": "WARNING",
                 "DB_POOL_SIZE": pool,
             },

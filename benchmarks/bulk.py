@@ -296,6 +296,7 @@ def statements_per_request(url: Any, tenant_key: str, data: dict[str, Any]) -> d
     settings = Settings(
         database_url=url.render_as_string(hide_password=False),
         admin_api_key="bench-statements-" + uuid.uuid4().hex,
+        cursor_secret="bench-cursors-" + uuid.uuid4().hex,
     )
     db = create_database(settings)
     counted: list[str] = []

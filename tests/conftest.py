@@ -25,6 +25,7 @@ from backend.repositories.unit_of_work import UnitOfWork
 from backend.scripts import localdb, migrate
 
 ADMIN_KEY = "test-admin-" + secrets.token_hex(16)
+CURSOR_SECRET = secrets.token_urlsafe(32)
 APP_NAME = "oddsdesk-test"
 
 
@@ -55,6 +56,7 @@ def database_url(server_url: URL) -> Iterator[URL]:
     migrate.upgrade(url)
     os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
     os.environ["ADMIN_API_KEY"] = ADMIN_KEY
+    os.environ["CURSOR_SECRET"] = CURSOR_SECRET
     os.environ["APP_ENV"] = "test"
     try:
         yield url
@@ -67,6 +69,7 @@ def settings(database_url: URL) -> Settings:
     return Settings(
         database_url=database_url.render_as_string(hide_password=False),
         admin_api_key=ADMIN_KEY,
+        cursor_secret=CURSOR_SECRET,
         app_env="test",
         db_pool_size=5,
         db_max_overflow=10,

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -34,6 +35,7 @@ from backend.core.cache import Caches
 from backend.core.config import Settings, get_settings
 from backend.core.database import Database, create_database, direct_connection
 from backend.core.logging import configure_logging
+from backend.repositories.cursor import use_keys
 from backend.services.auth import DatabaseKeyResolver
 
 DESCRIPTION = """
@@ -50,13 +52,23 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     admin_key = settings.require_admin_key()
+    use_keys(settings.require_cursor_secret())
     configure_logging(settings.log_level, settings.log_format.value)
     database = db or create_database(settings)
 
-    caches = Caches(settings.cache_max_entries, settings.cache_ttl_s, settings.redis_url)
+    caches = Caches(
+        settings.cache_max_entries,
+        settings.cache_ttl_s,
+        settings.redis_url,
+        unknown_key_ttl_s=settings.cache_unknown_key_ttl_s,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in AnyIO's threadpool (40 threads by default). Each holds at most one
+        # pooled connection, so more threads than the pool keeps would make requests wait for
+        # overflow connections that are opened and closed per request: bound the two together.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         if settings.cache_listen:
             caches.listen(lambda: direct_connection(settings, "invalidations"))
         yield

@@ -130,11 +130,25 @@ class QueryCache(Generic[V]):
 class Caches:
     """The process's caches, and how their invalidations reach the other workers."""
 
-    def __init__(self, max_entries: int, ttl_s: float, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        max_entries: int,
+        ttl_s: float,
+        redis_url: str | None = None,
+        unknown_key_ttl_s: float = 5.0,
+    ) -> None:
         self.teams: QueryCache[Any] = QueryCache("teams", max_entries, ttl_s)
         self.bookmakers: QueryCache[Any] = QueryCache("bookmakers", max_entries, ttl_s)
         self.api_keys: QueryCache[Any] = QueryCache("api_keys", max_entries, ttl_s)
-        self._by_name = {c.name: c for c in (self.teams, self.bookmakers, self.api_keys)}
+        # Hashes of keys the database did not know, briefly: a flood of one bad key costs one
+        # lookup per TTL. Only refusals are cached here, so it can never serve a revoked key;
+        # a key cannot be presented before it exists (it is random, shown once at creation).
+        self.unknown_keys: QueryCache[bool] = QueryCache(
+            "unknown_keys", max_entries, unknown_key_ttl_s
+        )
+        self._by_name = {
+            c.name: c for c in (self.teams, self.bookmakers, self.api_keys, self.unknown_keys)
+        }
         self._origin = uuid.uuid4().hex
         self._redis: Any = None
         self._listener: threading.Thread | None = None

@@ -44,8 +44,12 @@ class Settings(BaseSettings):
     db_password: SecretStr = SecretStr("")
     db_name: str = "oddsdesk"
 
-    db_pool_size: int = Field(default=5, ge=1, le=1000)
-    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    # Sized together with the threadpool that runs sync routes (http_threads): a request holds
+    # at most one pooled connection, so with as many threads as steady connections no request
+    # waits for a connection and none is opened and closed per request (overflow is headroom
+    # for work beside requests: health pings, the leaderboard refresh after a settlement).
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=5, ge=0, le=1000)
     db_pool_timeout: float = Field(default=30.0, gt=0, le=3600)
     db_pool_recycle: int = Field(default=3600, ge=-1)
     db_pool_pre_ping: bool = True
@@ -69,8 +73,27 @@ class Settings(BaseSettings):
     # work, such as behind a transaction-mode pooler).
     cache_listen: bool = True
 
+    # Unknown API keys are remembered this long, so a flood of one bad key costs no lookups.
+    cache_unknown_key_ttl_s: float = Field(default=5.0, ge=0, le=3600)
+
     # Required to serve the API (checked at app start-up); migrations and scripts run without it.
     admin_api_key: SecretStr | None = None
+    # The key that signs pagination cursors (HMAC-SHA256), so a client cannot forge one.
+    # Required to serve, like the admin key (`make run` generates one into .env). Rotation:
+    # move the old value to CURSOR_SECRET_PREVIOUS; cursors signed with it stay valid.
+    cursor_secret: SecretStr | None = None
+    cursor_secret_previous: SecretStr | None = None
+
+    # Threads that run sync routes (each holds at most one pooled connection). None: as many
+    # as DB_POOL_SIZE, so requests never queue for, nor churn, database connections.
+    http_threads: int | None = Field(default=None, ge=1, le=1000)
+    # HTTP server limits (per worker) against broken and hostile clients.
+    http_max_header_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
+    http_max_headers: int = Field(default=100, ge=10, le=10_000)
+    http_header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    http_body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    http_keepalive_timeout_s: float = Field(default=5.0, gt=0, le=3600)
+    http_max_connections: int = Field(default=1_000, ge=1, le=1_000_000)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     log_format: LogFormat = LogFormat.text
 
@@ -119,6 +142,25 @@ class Settings(BaseSettings):
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg2")
         return url
+
+    @property
+    def threads(self) -> int:
+        """Threads for sync routes: HTTP_THREADS, else DB_POOL_SIZE."""
+        return self.http_threads or self.db_pool_size
+
+    def require_cursor_secret(self) -> list[bytes]:
+        """The cursor signing keys, current first; the API refuses to start without one."""
+        if self.cursor_secret is None or not self.cursor_secret.get_secret_value().strip():
+            raise SystemExit(
+                "invalid configuration:\n  CURSOR_SECRET: required to serve the API "
+                "(`make run` generates one into .env)"
+            )
+        keys = [self.cursor_secret.get_secret_value().encode()]
+        if self.cursor_secret_previous is not None:
+            previous = self.cursor_secret_previous.get_secret_value().strip()
+            if previous:
+                keys.append(previous.encode())
+        return keys
 
     def require_admin_key(self) -> str:
         """The admin key; the API refuses to start without one."""

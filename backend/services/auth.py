@@ -41,6 +41,9 @@ class DatabaseKeyResolver:
         if not secret.startswith(KEY_PREFIX) or len(secret) > _MAX_KEY_LENGTH:
             return None
         digest = hash_key(secret)
+        unknown = self.caches.unknown_keys
+        if unknown.ttl_s > 0 and unknown.get(digest):
+            return None
         stmt = (
             select(ApiKey.id, ApiKey.name, ApiKey.tenant_id, Tenant.is_active)
             .join(Tenant, Tenant.id == ApiKey.tenant_id)
@@ -53,6 +56,8 @@ class DatabaseKeyResolver:
 
         row = with_fresh_connection_retry(lookup)
         if row is None:
+            if unknown.ttl_s > 0:
+                unknown.put(digest, True)
             return None
         if not row.is_active:
             raise TenantInactive

@@ -46,6 +46,7 @@ def main() -> int:
             **os.environ,
             "DATABASE_URL": url.render_as_string(hide_password=False),
             "ADMIN_API_KEY": admin,
+            "CURSOR_SECRET": secrets.token_urlsafe(32),
             "LOG_LEVEL": "WARNING",
         }
         proc = subprocess.Popen(

@@ -52,6 +52,7 @@ def client(owned_server: EmbeddedPostgres) -> Iterator[TestClient]:
     settings = Settings(
         database_url=url.render_as_string(hide_password=False),
         admin_api_key=ADMIN,
+        cursor_secret="faults-" + ADMIN,
         db_pool_timeout=POOL_TIMEOUT,
         db_connect_timeout=2,
     )

@@ -25,7 +25,9 @@ def test_healthy_database_reports_latency_version_and_pool(database_url: URL) ->
     text_out = _run(url)
     assert text_out.returncode == 0, text_out.stderr
     assert text_out.stdout.startswith("ok: ")
-    assert "pool: size 5" in text_out.stdout
+    assert (
+        "pool: size 10," in text_out.stdout and "overflow 0/5," in text_out.stdout
+    )  # the defaults
     report = json.loads(_run(url, "--json").stdout)
     assert report["status"] == "ok"
     assert report["database"]["latency_ms"] >= 0

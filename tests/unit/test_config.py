@@ -26,11 +26,13 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
 def test_defaults_match_the_documented_pool() -> None:
     s = Settings()
     assert (s.db_pool_size, s.db_max_overflow, s.db_pool_timeout, s.db_pool_recycle) == (
-        5,
         10,
+        5,
         30.0,
         3600,
     )
+    # The routes' threadpool follows the pool: no request waits for (or churns) a connection.
+    assert s.threads == s.db_pool_size
     assert s.db_pool_pre_ping is True
     assert s.db_slow_query_ms == 500
     assert s.app_env == "development"

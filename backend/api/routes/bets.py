@@ -48,11 +48,10 @@ def place(
     ] = None,
 ) -> Response:
     """Place a bet; the stake leaves the strategy's bankroll in the same transaction."""
-    if (
-        idempotency_key is None
-        or not _IDEMPOTENCY_KEY.match(idempotency_key)
-        or not idempotency_key.strip()
-    ):
+    # Whitespace around a field value is not part of it (RFC 9110 §5.5): "k" and "k " are
+    # one key, whichever server or client library did (not) strip it.
+    key = None if idempotency_key is None else idempotency_key.strip(" \t")
+    if key is None or not _IDEMPOTENCY_KEY.fullmatch(key):
         raise ApiProblem(
             400,
             "Idempotency-Key must be 1-255 printable ASCII characters",
@@ -63,7 +62,7 @@ def place(
     placed = uow.run(
         place_bet,
         request,
-        key=idempotency_key,
+        key=key,
         request_fingerprint=fingerprint(body.fingerprint_fields()),
         render=_render,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -11,22 +12,32 @@ from backend.core.money import quantum, round_half_up
 
 MONEY_MAX = Decimal("999999999999.99")  # Numeric(14, 2)
 PRICE_MIN, PRICE_MAX = Decimal("1.001"), Decimal("1000")
+DECIMAL_STRING = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 
 
 def _decimal_input(
     places: int, *, gt: Decimal | None = None, ge: Decimal | None = None, le: Decimal
 ) -> Any:
     def parse(value: Any) -> Decimal:
-        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
             raise ValueError("must be a decimal number or a decimal string")
-        try:
-            number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValueError("must be a decimal number or a decimal string") from None
+        if isinstance(value, str):
+            # The JSON number grammar, ASCII digits only: no "+", "_", spaces, exponents,
+            # full-width or other scripts' digits (all of which Decimal() would accept).
+            if not DECIMAL_STRING.fullmatch(value):
+                raise ValueError(
+                    'must be a decimal string like "10" or "10.50" (ASCII digits, no sign '
+                    "but '-', no spaces or exponent)"
+                )
+            number = Decimal(value)
+        else:
+            number = Decimal(value)  # a JSON number, parsed exactly (never a binary float)
         if not number.is_finite():
             raise ValueError("must be a finite number")
         if number.normalize().as_tuple().exponent < -places:  # type: ignore[operator]
             raise ValueError(f"at most {places} decimal places")
+        if number == 0:
+            number = abs(number)  # "-0" is 0, never "-0.00"
         if gt is not None and not number > gt:
             raise ValueError(f"must be greater than {gt}")
         if ge is not None and not number >= ge:
@@ -38,19 +49,38 @@ def _decimal_input(
     return BeforeValidator(parse)
 
 
+def _input_schema(places: int, *, minimum: Decimal, exclusive: bool, le: Decimal) -> Any:
+    """What the parser accepts, as JSON Schema: a decimal string (trailing zeros past `places`
+    allowed, as they change nothing) or a JSON number within the bounds."""
+    digits = rf"(0|[1-9][0-9]*)(\.[0-9]{{1,{places}}}0*)?"
+    sign = r"(-0(\.0+)?|" + digits + ")" if minimum == 0 and not exclusive else digits
+    number: dict[str, Any] = {"type": "number", "maximum": float(le)}
+    number["exclusiveMinimum" if exclusive else "minimum"] = float(minimum)
+    return WithJsonSchema({"anyOf": [{"type": "string", "pattern": f"^{sign}$"}, number]})
+
+
 def _out(places: int) -> PlainSerializer:
     return PlainSerializer(lambda v: str(round_half_up(v, places)), return_type=str)
 
 
 _STRING = WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"})
-_INPUT = WithJsonSchema(
-    {"anyOf": [{"type": "string", "pattern": r"^\s*-?\d+(\.\d+)?\s*$"}, {"type": "number"}]}
-)
 
 # Inputs.
-Stake = Annotated[Decimal, _decimal_input(2, gt=Decimal(0), le=MONEY_MAX), _INPUT]
-Bankroll = Annotated[Decimal, _decimal_input(2, ge=Decimal(0), le=MONEY_MAX), _INPUT]
-Price = Annotated[Decimal, _decimal_input(3, ge=PRICE_MIN, le=PRICE_MAX), _INPUT]
+Stake = Annotated[
+    Decimal,
+    _decimal_input(2, gt=Decimal(0), le=MONEY_MAX),
+    _input_schema(2, minimum=Decimal(0), exclusive=True, le=MONEY_MAX),
+]
+Bankroll = Annotated[
+    Decimal,
+    _decimal_input(2, ge=Decimal(0), le=MONEY_MAX),
+    _input_schema(2, minimum=Decimal(0), exclusive=False, le=MONEY_MAX),
+]
+Price = Annotated[
+    Decimal,
+    _decimal_input(3, ge=PRICE_MIN, le=PRICE_MAX),
+    _input_schema(3, minimum=PRICE_MIN, exclusive=False, le=PRICE_MAX),
+]
 
 # Outputs: money 2 places, prices 3, ratios 4, as strings.
 MoneyOut = Annotated[Decimal, _out(2), _STRING]
