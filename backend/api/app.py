@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from backend.api.auth import SECURITY_SCHEMES, KeyResolver
 from backend.api.docs import problem_schemas
+from backend.api.head import HeadAsGet
 from backend.api.middleware import RequestContextMiddleware
 from backend.api.problems import install_problem_handlers
 from backend.api.routes import (
@@ -91,6 +92,7 @@ def create_app(
     app.state.key_resolver = key_resolver or DatabaseKeyResolver(database.engine, caches)
 
     install_problem_handlers(app)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(RequestContextMiddleware)
     for module in (
         health,

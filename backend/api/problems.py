@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Scope
 
 from backend.core import errors
@@ -203,11 +204,25 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404 and detail == "Not Found":
         detail = "no resource at this path"
+    headers = dict(exc.headers or {})
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed on this path"
-    return problem_response(
-        request.scope, exc.status_code, slug, title, detail, headers=exc.headers or {}
-    )
+        headers["Allow"] = allowed_methods(request)
+    return problem_response(request.scope, exc.status_code, slug, title, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the path answers (RFC 9110 §15.5.6: all of them, not those of the one
+    route that matched first), HEAD wherever GET is."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    return ", ".join(sorted(methods, key=lambda m: (order.index(m) if m in order else 99, m)))
 
 
 def unavailable_response(scope: Scope, kind: str) -> Response:
