@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format check-migrations fuzz bench install clean
+.PHONY: run test test-embedded test-lowest lint format check-migrations fuzz bench install clean
 
 install: $(STAMP)
 
@@ -21,6 +21,18 @@ run: install
 ## The whole suite in a fresh database (TEST_DATABASE_URL, else 127.0.0.1:5432, else embedded)
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The suite on the embedded PostgreSQL 18 (what a fresh machine gets), even where 5432 answers
+test-embedded: install
+	TEST_DATABASE=embedded $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The suite at the lowest versions pyproject allows (uv --resolution lowest-direct), in .venv-lowest
+test-lowest:
+	@test -x .venv-lowest/bin/python || $(PYTHON) -m venv .venv-lowest
+	.venv-lowest/bin/python -m pip install --quiet --upgrade pip uv
+	.venv-lowest/bin/uv pip install --quiet --python .venv-lowest/bin/python --resolution lowest-direct -e '.[dev]'
+	.venv-lowest/bin/python -m pip list --format=freeze | grep -iE '^(fastapi|starlette|sqlalchemy|pydantic|pydantic-settings|uvicorn|alembic|psycopg2-binary)=='
+	.venv-lowest/bin/python -m pytest $(PYTEST_ARGS)
 
 ## ruff (lint + format check) and mypy --strict on backend/
 lint: install
@@ -46,4 +58,4 @@ bench: install
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache

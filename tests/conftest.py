@@ -30,10 +30,16 @@ APP_NAME = "oddsdesk-test"
 
 
 def _resolve_server() -> tuple[URL, Any]:
+    """TEST_DATABASE_URL; else TEST_DATABASE=embedded forces the embedded PostgreSQL (what a
+    fresh machine gets, CI's second run); else the local server on 127.0.0.1:5432 if it
+    answers; else the embedded one."""
     explicit = os.environ.get("TEST_DATABASE_URL")
     if explicit:
         return localdb.with_database(explicit, "postgres"), None
-    if localdb.can_connect(localdb.LOCAL_SERVER):
+    forced = os.environ.get("TEST_DATABASE", "")
+    if forced not in ("", "embedded", "local"):
+        raise pytest.UsageError(f"TEST_DATABASE={forced!r}: use embedded or local")
+    if forced != "embedded" and (forced == "local" or localdb.can_connect(localdb.LOCAL_SERVER)):
         return localdb.with_database(localdb.LOCAL_SERVER, "postgres"), None
     server = localdb.embedded()
     server.start()

@@ -8,12 +8,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.openapi.utils import get_openapi
-from starlette.middleware import Middleware
-from starlette.middleware.errors import ServerErrorMiddleware
-from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.types import ASGIApp
 
 from backend.api.auth import SECURITY_SCHEMES, KeyResolver
 from backend.api.docs import problem_schemas
@@ -76,9 +71,10 @@ def create_app(
         caches.close()
         database.dispose()
 
-    app = OddsdeskAPI(
+    app = FastAPI(
         # Observability is the app's own (Prometheus /metrics, JSON access logs): FastAPI's
-        # native OpenTelemetry stays off, and its middleware out of the request path.
+        # native OpenTelemetry (on releases that have it) stays off. Older releases keep an
+        # unknown keyword in `app.extra`.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         title="oddsdesk",
         version="1.0.0",
@@ -112,37 +108,6 @@ def create_app(
         app.router.routes.extend(module.router.routes)
     _declare_security(app)
     return app
-
-
-class OddsdeskAPI(FastAPI):
-    """FastAPI with the middleware stack this app uses, and no layer it does not.
-
-    FastAPI's stack, minus ExceptionTelemetryMiddleware (native OpenTelemetry, turned off
-    above) and AppBodyLimitMiddleware (no app-wide `max_body_size`: RequestContextMiddleware
-    enforces each route's limit). Every request passes each layer twice (call and send), so
-    layers that do nothing still cost CPU.
-    """
-
-    def build_middleware_stack(self) -> ASGIApp:
-        if self._native_telemetry.enabled() or self.max_body_size is not None:
-            return super().build_middleware_stack()
-        error_handler = None
-        handlers: dict[Any, Any] = {}
-        for key, value in self.exception_handlers.items():
-            if key in (500, Exception):
-                error_handler = value
-            else:
-                handlers[key] = value
-        stack = [
-            Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug),
-            *self.user_middleware,
-            Middleware(ExceptionMiddleware, handlers=handlers, debug=self.debug),
-            Middleware(AsyncExitStackMiddleware),
-        ]
-        app: ASGIApp = self.router
-        for cls, args, kwargs in reversed(stack):
-            app = cls(app, *args, **kwargs)
-        return app
 
 
 def _declare_security(app: FastAPI) -> None:

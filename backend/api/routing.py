@@ -3,16 +3,15 @@
 Order of checks for a matched route: 401/403 (who you are), 415 (body media type),
 400 (malformed JSON, including NaN/Infinity), then FastAPI's schema validation (422).
 
-Routes whose parameters `fastpath.compile_route` can resolve are served by a compiled handler
-(the same checks, the same validated values, the endpoint run in the threadpool); a request
-it cannot resolve, and every route it cannot compile, goes through FastAPI's own handler.
+Everything else is FastAPI's own: its dependency injection, validation and serialisation.
+The route handler only runs the two checks FastAPI cannot order this way (authentication
+before the body is parsed, and a JSON parser that keeps decimals exact) and then hands the
+request, with the body already parsed, to FastAPI's handler.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
-import typing
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from functools import cached_property
@@ -21,14 +20,10 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from starlette._utils import get_route_path
-from starlette.concurrency import run_in_threadpool
-from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from backend.api.auth import SECURITY_SCHEME, AuthRequirement, authenticate, requirement_of
 from backend.api.docs import problem, standard_problems
-from backend.api.fastpath import Resolver, compile_route
 from backend.api.problems import ApiProblem
 
 
@@ -77,28 +72,11 @@ class ApiRoute(APIRoute):
         # 422, which would otherwise be documented as application/json).
         for code in standard_problems(authenticated, has_body):
             self.responses.setdefault(code, problem(code))
-        resolver = compile_route(self.dependant, self.body_field, self._embed_body_fields)
-        # The app's router tries routes in order: reject other paths by their static prefix and
-        # depth before the regex (no parameter here spans a "/").
-        static = ":path}" not in self.path
-        self._prefix = self.path_format.split("{", 1)[0] if static else None
-        self._depth = self.path_format.count("/")
-        # The compiled resolver, when this route is served by the compiled handler.
-        self.resolver = resolver if resolver is not None and _returns_response(endpoint) else None
-        if self.resolver is not None:
-            self.app = self._compiled_app(self.resolver, fallback=self.app)
 
     @cached_property
     def requirement(self) -> AuthRequirement | None:
         """Who may call this route: the strictest auth dependency it declares (None: public)."""
         return requirement_of(_walk(self.dependant))
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if self._prefix is not None and scope["type"] == "http":
-            path = get_route_path(scope)
-            if path.count("/") != self._depth or not path.startswith(self._prefix):
-                return Match.NONE, {}
-        return super().matches(scope)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -109,62 +87,34 @@ class ApiRoute(APIRoute):
             if requirement is not None:
                 await authenticate(request, requirement)
             if expects_json:
-                await _json_body(request)
+                request = await _parsed(request)
             return await handler(request)
 
         return route_handler
 
-    def _compiled_app(self, resolve: Resolver, fallback: ASGIApp) -> ASGIApp:
-        endpoint = self.dependant.call
-        assert endpoint is not None
-        is_async = inspect.iscoroutinefunction(endpoint)
-        requirement = self.requirement
-        expects_json = self.body_field is not None
-        overrides = self.dependency_overrides_provider
 
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            request = Request(scope, receive, send)
-            if requirement is not None:
-                await authenticate(request, requirement)
-            body = await _json_body(request) if expects_json else None
-            kwargs = None
-            if not getattr(overrides, "dependency_overrides", None):
-                kwargs = await resolve(request, body, {})
-            if kwargs is None:
-                # Missing or invalid input: FastAPI's handler produces its exact 422.
-                replay = _replay(await request.body()) if expects_json else receive
-                await fallback(scope, replay, send)
-                return
-            if is_async:
-                response = await endpoint(**kwargs)
-            else:
-                response = await run_in_threadpool(endpoint, **kwargs)
-            await response(scope, receive, send)
+class ParsedJsonRequest(Request):
+    """The request with its body read and parsed by `parse_json`: FastAPI's handler, which
+    asks for `body()` and then `json()`, gets the exact decimals and never parses again."""
 
-        return app
+    def __init__(self, scope: Scope, receive: Receive, raw: bytes, parsed: Any) -> None:
+        super().__init__(scope, receive)
+        self.raw = raw
+        self.parsed = parsed
+
+    async def body(self) -> bytes:
+        return self.raw
+
+    async def json(self) -> Any:
+        return self.parsed
 
 
-async def _json_body(request: Request) -> Any:
-    """The parsed JSON body (None when empty), after the media-type and syntax checks."""
+async def _parsed(request: Request) -> Request:
+    """After the media-type and syntax checks (415, 400); an empty body is left to FastAPI
+    (its 422 names the missing body)."""
     body = await request.body()
     if not body:
-        return None
+        return request
     if not is_json_media_type(request.headers.get("content-type")):
         raise ApiProblem(415, "request body must be application/json")
-    request._json = parse_json(body)
-    return request._json
-
-
-def _replay(body: bytes) -> Receive:
-    async def receive() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
-
-
-def _returns_response(endpoint: Callable[..., Any]) -> bool:
-    try:
-        returned = typing.get_type_hints(endpoint).get("return")
-    except Exception:  # an unresolvable annotation: leave the route to FastAPI
-        return False
-    return isinstance(returned, type) and issubclass(returned, Response)
+    return ParsedJsonRequest(request.scope, request.receive, body, parse_json(body))

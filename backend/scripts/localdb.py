@@ -10,7 +10,7 @@ from psycopg2 import sql
 from sqlalchemy.engine import URL, make_url
 
 from backend.core.config import Settings
-from backend.core.embedded import EmbeddedPostgres
+from backend.scripts.embedded import EmbeddedPostgres
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EMBEDDED_DIR = PROJECT_ROOT / ".data" / "pg"

@@ -20,10 +20,10 @@ from dotenv import dotenv_values
 
 from backend.core.config import load_settings
 from backend.core.database import create_database
-from backend.core.embedded import EmbeddedPostgres
 from backend.core.http_server import serve, uvicorn_config
 from backend.core.logging import configure_logging
 from backend.scripts import localdb, migrate, seed_demo
+from backend.scripts.embedded import EmbeddedPostgres
 
 ENV_FILE = localdb.PROJECT_ROOT / ".env"
 DEMO_DB = "oddsdesk"

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from backend.core.config import Settings
 from backend.core.database import create_database
-from backend.core.embedded import EmbeddedPostgres
 from backend.scripts import localdb, migrate
+from backend.scripts.embedded import EmbeddedPostgres
 from tests.helpers import make_bookmaker, make_match, make_strategy, make_tenant
 
 ADMIN = "fault-admin-" + secrets.token_hex(8)

