@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,3 +128,24 @@ def bet_body(strategy_id: str, match_id: int, bookmaker_id: int, **fields: Any) 
 
 def idem(headers: dict[str, str], key: str | None = None) -> dict[str, str]:
     return {**headers, "Idempotency-Key": key or uuid.uuid4().hex}
+
+
+@contextmanager
+def captured_logs(name: str, level: int = logging.DEBUG) -> Iterator[list[logging.LogRecord]]:
+    """Records of logger `name` inside the block. Our loggers do not propagate to the root
+    (configure_logging), so this attaches to the named logger itself, on any pytest."""
+    records: list[logging.LogRecord] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger, handler = logging.getLogger(name), _Collect(level)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level, previous) if previous else level)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

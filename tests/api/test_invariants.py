@@ -286,7 +286,7 @@ def test_money_and_audit_invariants_hold_under_random_operations(
     Money.engine = raw_engine
     runner = Money.TestCase
     runner.settings = settings(
-        max_examples=12,
+        max_examples=20,
         stateful_step_count=30,
         deadline=None,
         derandomize=True,

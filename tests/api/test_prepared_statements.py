@@ -16,7 +16,14 @@ from backend.api.app import create_app
 from backend.core.config import Settings
 from backend.core.database import Database, create_database, raw_execute
 from backend.repositories.trading import _PLACEMENT_CONTEXT
-from tests.helpers import bet_body, count_rows, count_statements, idem, make_strategy
+from tests.helpers import (
+    bet_body,
+    captured_logs,
+    count_rows,
+    count_statements,
+    idem,
+    make_strategy,
+)
 
 BET_STATEMENTS = {
     "oddsdesk_bet_context",
@@ -77,7 +84,6 @@ def test_connections_that_lost_their_prepared_statements_recover_without_an_erro
     raw_engine: Engine,
     tenant_headers: dict[str, str],
     market: dict[str, Any],
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """As after a pooler's DISCARD ALL or an operator's DEALLOCATE: the EXECUTE fails
     (26000), the unit of work retries on a fresh connection, and the bet is placed once,
@@ -100,10 +106,10 @@ def test_connections_that_lost_their_prepared_statements_recover_without_an_erro
     for conn in reversed(conns):  # the pool is LIFO: the bet gets the first one back
         conn.close()
 
-    with caplog.at_level(logging.INFO, logger="oddsdesk.uow"):
+    with captured_logs("oddsdesk.uow", logging.INFO) as logged:
         second = client.post("/v1/bets", json=body, headers=idem(tenant_headers))
     assert second.status_code == 201, second.text
-    retries = [r for r in caplog.records if r.getMessage() == "retrying unit of work"]
+    retries = [r for r in logged if r.getMessage() == "retrying unit of work"]
     assert [getattr(r, "sqlstate", None) for r in retries] == ["26000"]
     assert _bankroll(raw_engine, strategy["id"]) == Decimal("980.00")
     assert (

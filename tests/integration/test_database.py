@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 from sqlalchemy import Engine, text
 
 from backend.core.config import Settings
 from backend.core.database import Database, check_connection, create_database
 from tests.conftest import APP_NAME
-from tests.helpers import POOL_FIELDS
+from tests.helpers import POOL_FIELDS, captured_logs
 
 
 def test_each_connection_carries_timeouts_name_and_utc(db: Database, settings: Settings) -> None:
@@ -58,20 +57,20 @@ def test_check_connection_fails_fast_when_unreachable() -> None:
 
 
 def test_slow_statements_are_logged_with_duration_but_never_parameters(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings,
 ) -> None:
     slow = create_database(settings.model_copy(update={"db_slow_query_ms": 50}))
     secret = "hunter2-not-for-logs"
     try:
-        with caplog.at_level(logging.WARNING, logger="oddsdesk.db"), slow.engine.connect() as c:
+        with captured_logs("oddsdesk.db", logging.WARNING) as logged, slow.engine.connect() as c:
             c.execute(text("SELECT pg_sleep(0.1), CAST(:p AS text)"), {"p": secret})
     finally:
         slow.dispose()
-    records = [r for r in caplog.records if r.getMessage() == "slow statement"]
+    records = [r for r in logged if r.getMessage() == "slow statement"]
     assert len(records) == 1
     assert records[0].duration_ms >= 100  # type: ignore[attr-defined]
     assert "pg_sleep" in records[0].statement  # type: ignore[attr-defined]
-    assert secret not in caplog.text
+    assert all(secret not in str(r.__dict__) for r in logged)
 
 
 def test_idle_connections_killed_by_the_server_cost_no_request(
