@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from backend.core.database import PreparedSQL, raw_execute, stage
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
-from backend.repositories.base import Repository, SessionSource
+from backend.repositories.base import Repository, SessionSource, View
 
 AUDIT_KEY = "oddsdesk.audit"
 _INSERT_AUDIT = (
@@ -281,3 +281,17 @@ def _entry(obj: Base, action: str, changes: dict[str, list[Any]]) -> AuditEntry:
 class AuditRepository(Repository[AuditLog]):
     model_type: ClassVar[type[Any]] = AuditLog
     entity_name = "audit entry"
+    list_view = View.of(
+        AuditLog,
+        (
+            "id",
+            "occurred_at",
+            "actor",
+            "action",
+            "entity_type",
+            "entity_id",
+            "changes",
+            "change_reason",
+            "request_id",
+        ),
+    )

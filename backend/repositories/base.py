@@ -94,6 +94,17 @@ class View:
     joins: tuple[tuple[Any, Any], ...]
     build: Any  # Callable[[Row], object]
 
+    @classmethod
+    def of(cls, model: type[Any], names: Sequence[str]) -> View:
+        """A flat read model: these columns of `model`, each row a dict under their names
+        (what the resource's response schema lists, in its order)."""
+        keys = tuple(names)
+        return cls(
+            columns=tuple(getattr(model, name) for name in keys),
+            joins=(),
+            build=lambda row: dict(zip(keys, row, strict=True)),
+        )
+
 
 @dataclass(frozen=True)
 class _PageStatement:
@@ -134,6 +145,8 @@ class Repository(Generic[ModelT]):
     cache_name: ClassVar[str | None] = None
     # Constraint name -> message for the domain error raised when it is violated.
     constraint_messages: ClassVar[Mapping[str, str]] = {}
+    # The read model `list` pages are built from when the caller names none (None: entities).
+    list_view: ClassVar[View | None] = None
 
     def __init__(self, session: Session | SessionSource) -> None:
         # A Session, or the unit of work, which opens its session (or, for a read-only unit,
@@ -290,6 +303,7 @@ class Repository(Generic[ModelT]):
     ) -> Page[Any]:
         """One keyset page, ascending on `order_by` plus the primary key as the tiebreaker.
         Items are entities, or what `view.build` makes of each row when a view is given."""
+        view = view if view is not None else self.list_view
         pk = self._pk()
         keys = [*order_by]
         if not keys or keys[-1] is not pk:

@@ -38,6 +38,20 @@ class TeamRepository(Repository[Team]):
     model_type: ClassVar[type[Any]] = Team
     entity_name = "team"
     cache_name = "teams"
+    list_view = View.of(
+        Team,
+        (
+            "id",
+            "name",
+            "country",
+            "league",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "updated_by",
+            "version",
+        ),
+    )
     constraint_messages = {
         "uq_teams_lower_name": "a team with this name already exists",
         "fk_matches_home_team_id_teams": "the team still has matches",
@@ -49,6 +63,10 @@ class BookmakerRepository(Repository[Bookmaker]):
     model_type: ClassVar[type[Any]] = Bookmaker
     entity_name = "bookmaker"
     cache_name = "bookmakers"
+    list_view = View.of(
+        Bookmaker,
+        ("id", "name", "is_sharp", "created_at", "updated_at", "version"),
+    )
     constraint_messages = {
         "uq_bookmakers_lower_name": "a bookmaker with this name already exists",
     }

@@ -9,12 +9,16 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 
 from backend.models.tenancy import ApiKey, Tenant
-from backend.repositories.base import Repository
+from backend.repositories.base import Repository, View
 
 
 class TenantRecordRepository(Repository[Tenant]):
     model_type: ClassVar[type[Any]] = Tenant
     entity_name = "tenant"
+    list_view = View.of(
+        Tenant,
+        ("id", "name", "is_active", "created_at", "updated_at", "version"),
+    )
     constraint_messages = {"uq_tenants_lower_name": "a tenant with this name already exists"}
 
 

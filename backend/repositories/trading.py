@@ -16,7 +16,7 @@ from backend.core.database import PreparedSQL, stage
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
 from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
-from backend.repositories.base import TenantRepository, driver_params
+from backend.repositories.base import TenantRepository, View, driver_params
 from backend.repositories.locks import MARKET_LOCK
 
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
@@ -150,6 +150,24 @@ class PlacementContext:
 class StrategyRepository(TenantRepository[Strategy]):
     model_type: ClassVar[type[Any]] = Strategy
     entity_name = "strategy"
+    list_view = View.of(
+        Strategy,
+        (
+            "id",
+            "name",
+            "description",
+            "status",
+            "bankroll",
+            "initial_bankroll",
+            "max_stake",
+            "kill_reason",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "updated_by",
+            "version",
+        ),
+    )
     constraint_messages = {
         "uq_strategies_tenant_id_lower_name": "a strategy with this name already exists",
         "ck_strategies_bankroll_not_negative": "bankroll cannot go below zero",
@@ -190,6 +208,27 @@ _RETURN = func.round(Bet.stake * Bet.price, 2)
 class BetRepository(TenantRepository[Bet]):
     model_type: ClassVar[type[Any]] = Bet
     entity_name = "bet"
+    list_view = View.of(
+        Bet,
+        (
+            "id",
+            "strategy_id",
+            "match_id",
+            "bookmaker_id",
+            "market",
+            "selection",
+            "stake",
+            "price",
+            "potential_return",
+            "status",
+            "placed_at",
+            "settled_at",
+            "closing_price",
+            "clv",
+            "pnl",
+            "created_by",
+        ),
+    )
     constraint_messages = {
         "fk_bets_match_id_matches": "match_id names no match",
         "fk_bets_bookmaker_id_bookmakers": "bookmaker_id names no bookmaker",

@@ -66,12 +66,15 @@ def test_every_get_route_answers_head_as_its_get_without_a_body(
         for who in ("admin", "tenant"):
             got = client.get(url, headers=ids[who])
             head = client.head(url, headers=ids[who])
+            # Operational bodies (metrics, pool and cache figures, ready latency) change
+            # between two requests; their length is compared only when a second GET agrees.
+            steady = client.get(url, headers=ids[who]).content == got.content
             assert head.status_code == got.status_code, (path, who, head.status_code)
             assert head.status_code != 405
             assert head.content == b"", path
             for name in SAME:
-                if name == "content-length" and path == "/metrics":
-                    continue  # the counters moved between the two requests
+                if name == "content-length" and not steady:
+                    continue
                 assert head.headers.get(name) == got.headers.get(name), (path, who, name)
             checked += 1
     assert checked >= 2 * 25  # every GET family, as both kinds of caller

@@ -19,7 +19,7 @@ from backend.core.errors import (
 )
 from backend.models import Match, Team
 from backend.repositories.cursor import InvalidCursor
-from backend.repositories.reference import MatchRepository
+from backend.repositories.reference import MatchRepository, TeamRepository
 from backend.repositories.trading import StrategyRepository
 from backend.repositories.unit_of_work import UnitOfWork
 from tests.helpers import unique
@@ -69,7 +69,7 @@ def test_keyset_pages_cover_every_row_once_with_a_stable_total(uow: UnitOfWork) 
                 limit=3,
                 include_total=True,
             )
-            seen += [t.name for t in page.items]
+            seen += [t["name"] for t in page.items]  # read-model rows
             totals.add(page.total)
             if page.next_cursor is None:
                 break
@@ -83,7 +83,7 @@ def test_keyset_pages_cover_every_row_once_with_a_stable_total(uow: UnitOfWork) 
 
 def test_unfiltered_pages_cover_every_row_once_in_order(uow: UnitOfWork) -> None:
     """Unfiltered listings run one prebuilt statement (limit and cursor as parameters): every
-    page size and cursor still gives the right rows, for entities and for a read model."""
+    page size and cursor still gives the right rows, for each repository's read model."""
     with uow:
         teams = [uow.teams.add(Team(name=unique("Side"))) for _ in range(4)]
         base = datetime(2031, 5, 1, tzinfo=UTC)
@@ -101,7 +101,7 @@ def test_unfiltered_pages_cover_every_row_once_in_order(uow: UnitOfWork) -> None
         )
         for limit in (1, 4, 500):
             for repo, order, view, want in (
-                (uow.teams, Team.name, None, want_teams),
+                (uow.teams, Team.name, TeamRepository.list_view, want_teams),
                 (uow.matches, Match.kickoff_at, MatchRepository.view, want_matches),
             ):
                 seen: list[int] = []
@@ -109,7 +109,7 @@ def test_unfiltered_pages_cover_every_row_once_in_order(uow: UnitOfWork) -> None
                 for _ in range(len(want) + 1):  # a cursor that never advances fails, not hangs
                     page = repo.list(order_by=[order], cursor=cursor, limit=limit, view=view)
                     assert len(page.items) <= limit
-                    seen += [i["id"] if view else i.id for i in page.items]
+                    seen += [i["id"] for i in page.items]
                     if page.next_cursor is None:
                         break
                     cursor = page.next_cursor
