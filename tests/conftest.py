@@ -16,11 +16,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from backend.core.config import Settings
 from backend.core.database import Database, create_database
 from backend.core.principal import ADMIN
+from backend.core.unit_session import UnitSession
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.scripts import localdb, migrate
 
@@ -124,15 +125,18 @@ def connection(db: Database) -> Iterator[Connection]:
 
 
 @pytest.fixture
-def session_factory(connection: Connection) -> sessionmaker[Session]:
+def session_factory(connection: Connection) -> sessionmaker[UnitSession]:
     """Sessions joined to the test's outer transaction: their commits are savepoints."""
     return sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        bind=connection,
+        class_=UnitSession,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
     )
 
 
 @pytest.fixture
-def uow(session_factory: sessionmaker[Session]) -> UnitOfWork:
+def uow(session_factory: sessionmaker[UnitSession]) -> UnitOfWork:
     return UnitOfWork(session_factory, ADMIN, request_id="test-request")
 
 

@@ -29,7 +29,8 @@ from backend.api.routes import (
 )
 from backend.core.cache import Caches
 from backend.core.config import Settings, get_settings
-from backend.core.database import Database, create_database, direct_connection
+from backend.core.database import Database, create_database
+from backend.core.engine import direct_connection
 from backend.core.logging import configure_logging
 from backend.repositories.cursor import use_keys
 from backend.services.auth import DatabaseKeyResolver

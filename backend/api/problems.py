@@ -16,7 +16,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from backend.core import errors
-from backend.core.database import classify_db_error
+from backend.core.db_errors import classify_db_error
 from backend.core.metrics import DB_ERRORS
 
 log = logging.getLogger("oddsdesk.api")

@@ -19,12 +19,13 @@ import orjson
 from sqlalchemy import Connection, event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
-from backend.core.database import PreparedSQL, raw_execute, stage
+from backend.core.prepared import PreparedSQL
+from backend.core.transaction import raw_execute, stage
+from backend.core.unit_session import UnitSession
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
 from backend.repositories.base import Repository, SessionSource, View
 
-AUDIT_KEY = "oddsdesk.audit"
 _INSERT_AUDIT = (
     "INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, changes, "
     "change_reason, request_id) VALUES "
@@ -181,7 +182,9 @@ def audit_buffer(source: Session | SessionSource) -> AuditBuffer:
     """The unit of work's buffer, where set-based statements report the entities they changed
     (`source`: a unit of work's session, or the unit itself)."""
     buffer: AuditBuffer | None = (
-        source.info.get(AUDIT_KEY)
+        source.audit
+        if isinstance(source, UnitSession)
+        else None
         if isinstance(source, Session)
         else getattr(source, "audit", None)
     )
@@ -233,7 +236,7 @@ def _stamp_actor(session: Session, flush_context: UOWTransaction, instances: Any
     touched = _audited(session.new) + _audited(session.dirty) + _audited(session.deleted)
     if not touched:
         return
-    buffer: AuditBuffer | None = session.info.get(AUDIT_KEY)
+    buffer = session.audit if isinstance(session, UnitSession) else None
     if buffer is None:
         raise AuditedWithoutUnitOfWork("audited entities can only be written inside a UnitOfWork")
     ctx = buffer.context
@@ -250,7 +253,7 @@ def _stamp_actor(session: Session, flush_context: UOWTransaction, instances: Any
 @event.listens_for(Session, "after_flush")
 def _collect_changes(session: Session, flush_context: UOWTransaction) -> None:
     """Turn this flush's inserts, updates and deletes into audit entries (ids are known now)."""
-    buffer: AuditBuffer | None = session.info.get(AUDIT_KEY)
+    buffer = session.audit if isinstance(session, UnitSession) else None
     if buffer is None:
         return
     for obj in _audited(session.new):

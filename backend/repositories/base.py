@@ -28,7 +28,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.interfaces import ORMOption
 
-from backend.core.database import PreparedSQL, raw_execute
 from backend.core.errors import (
     CheckViolation,
     Duplicate,
@@ -37,19 +36,18 @@ from backend.core.errors import (
     PreconditionFailed,
     StillReferenced,
 )
+from backend.core.prepared import PreparedSQL
+from backend.core.transaction import raw_execute
+from backend.core.unit_session import UnitSession
 from backend.models.base import Base
 from backend.repositories.cursor import decode_cursor, encode_cursor
 
 ModelT = TypeVar("ModelT", bound=Base)
 
-# session.info: the Connection of the session's current transaction (kept by the unit of work).
-CONNECTION_KEY = "oddsdesk.connection"
-
-
 def transaction_connection(session: Session) -> Connection:
     """The Connection of the session's transaction (begun if need be), without the session's
     bookkeeping on every call: hot paths run several plain statements on it."""
-    conn: Connection | None = session.info.get(CONNECTION_KEY)
+    conn = session.current_connection if isinstance(session, UnitSession) else None
     return conn if conn is not None else session.connection()
 
 

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import and_, case, func, select, text
 
-from backend.core.database import PreparedSQL, stage
+from backend.core.prepared import PreparedSQL
+from backend.core.transaction import stage
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
 from backend.repositories.audit import AuditEntry, audit_buffer, jsonable

@@ -16,23 +16,24 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
-from backend.core.database import (
-    EXPLICIT_KEY,
-    STALE_PREPARED_SQLSTATES,
+from backend.core.db_errors import sqlstate
+from backend.core.errors import KeyRevoked, TenantInactive
+from backend.core.prepared import STALE_PREPARED_SQLSTATES
+from backend.core.principal import Principal
+from backend.core.transaction import (
     Preamble,
     begin_sql,
+    drives_transactions,
     flush_preamble,
     set_preamble,
-    sqlstate,
     use_autocommit,
     use_explicit_transactions,
 )
-from backend.core.errors import KeyRevoked, TenantInactive
-from backend.core.principal import Principal
+from backend.core.unit_session import UnitSession
 from backend.models.base import Base
 from backend.repositories.analytics import AnalyticsRepository
-from backend.repositories.audit import AUDIT_KEY, AuditBuffer, AuditContext, AuditRepository
-from backend.repositories.base import CONNECTION_KEY, Repository, transaction_connection
+from backend.repositories.audit import AuditBuffer, AuditContext, AuditRepository
+from backend.repositories.base import Repository, transaction_connection
 from backend.repositories.imports import ImportRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
@@ -49,10 +50,6 @@ R = TypeVar("R")
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 MAX_ATTEMPTS = 3
 
-RLS_CONTEXT_KEY = "oddsdesk.rls"
-PREAMBLE_SESSION_KEY = "oddsdesk.preamble"
-READ_ONLY_KEY = "oddsdesk.read_only"
-INHERITED_PREAMBLE_KEY = "oddsdesk.inherited_preamble"
 KEY_REVOKED_SQLSTATE = "OD401"  # raised by oddsdesk_assert_api_key() (migration 0004)
 TENANT_INACTIVE_SQLSTATE = "OD403"
 
@@ -97,28 +94,27 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     A read-only unit runs on the connection in autocommit mode: no BEGIN, no ROLLBACK, and
     each statement, an implicit transaction of its own, carries the context again.
     """
-    if transaction.nested:  # a savepoint lives in the context already set
-        return
-    session.info[CONNECTION_KEY] = conn  # for the hot paths' plain SQL (Repository._raw)
-    inherited = session.info.pop(INHERITED_PREAMBLE_KEY, None)
+    if transaction.nested or not isinstance(session, UnitSession):
+        return  # a savepoint lives in the context already set
+    session.current_connection = conn  # for the hot paths' plain SQL (Repository._raw)
+    inherited, session.inherited_preamble = session.inherited_preamble, None
     if inherited is not None:
         # The session's first transaction is the unit's, already begun on its connection
         # with this preamble (sent, or still pending there): nothing to add.
-        session.info[PREAMBLE_SESSION_KEY] = inherited
+        session.preamble = inherited
         return
-    context = session.info.get(RLS_CONTEXT_KEY)
+    context = session.rls_context
     if context is None:
         return
-    read_only = bool(session.info.get(READ_ONLY_KEY))
-    if read_only:
+    if session.read_only:
         use_autocommit(conn)
-    session.info[PREAMBLE_SESSION_KEY] = _arm_context(conn, context, read_only)
+    session.preamble = _arm_context(conn, context, session.read_only)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_connection(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(CONNECTION_KEY, None)
+    if transaction.parent is None and isinstance(session, UnitSession):
+        session.current_connection = None
 
 
 def _key_error(exc: DBAPIError) -> Exception | None:
@@ -206,7 +202,7 @@ class UnitOfWork:
 
     def __init__(
         self,
-        session_factory: sessionmaker[Session],
+        session_factory: sessionmaker[UnitSession],
         principal: Principal,
         *,
         request_id: str | None = None,
@@ -224,7 +220,7 @@ class UnitOfWork:
         self.principal = principal
         self.request_id = request_id
         self.change_reason = change_reason
-        self._session: Session | None = None
+        self._session: UnitSession | None = None
         self._connection: Connection | None = None
         self._preamble: Preamble | None = None
         self._open = False
@@ -300,7 +296,7 @@ class UnitOfWork:
         self._connection = conn
         return conn
 
-    def _open_session(self) -> Session:
+    def _open_session(self) -> UnitSession:
         # On the unit's connection (its transaction, which the session then owns: its commit
         # commits it, its close rolls back what was not committed).
         conn = self.connection() if self._engine is not None else None
@@ -309,12 +305,13 @@ class UnitOfWork:
             if conn is None
             else self._session_factory(bind=conn, join_transaction_mode="control_fully")
         )
-        session.info[AUDIT_KEY] = self.audit
-        session.info[RLS_CONTEXT_KEY] = self._context
-        if conn is not None and self._preamble is not None:
-            session.info[INHERITED_PREAMBLE_KEY] = self._preamble
-        if self.read_only:
-            session.info[READ_ONLY_KEY] = True
+        if not isinstance(session, UnitSession):
+            raise TypeError("a UnitOfWork needs sessionmaker(class_=UnitSession)")
+        session.audit = self.audit
+        session.rls_context = self._context
+        if conn is not None:
+            session.inherited_preamble = self._preamble
+        session.read_only = self.read_only
         return session
 
     def __exit__(
@@ -337,7 +334,7 @@ class UnitOfWork:
                 self.audit.discard()
             preambles = [self._preamble] if conn is not None else []
             if session is not None:
-                preambles.append(session.info.get(PREAMBLE_SESSION_KEY))
+                preambles.append(session.preamble)
             self._first_done = any(p is not None and p.done for p in preambles)
             try:
                 if session is not None:
@@ -357,20 +354,20 @@ class UnitOfWork:
         connection for that alone."""
         conn = self._connection
         if conn is None and self._session is not None:
-            conn = self._session.info.get(CONNECTION_KEY)
+            conn = self._session.current_connection
         if conn is None:
             if not self._must_check_key or (self.caches is not None and self.caches.current):
                 return
             conn = self.connection()
-        if not (at_commit and EXPLICIT_KEY in conn.info):
+        if not (at_commit and drives_transactions(conn)):
             flush_preamble(conn)
 
     @property
-    def session_factory(self) -> sessionmaker[Session]:
+    def session_factory(self) -> sessionmaker[UnitSession]:
         return self._session_factory
 
     @property
-    def session(self) -> Session:
+    def session(self) -> UnitSession:
         session = self._session
         if session is None:
             if not self._open:
@@ -388,7 +385,7 @@ class UnitOfWork:
             session.flush()
         if self.audit.pending():
             audited = self.connection()
-            if EXPLICIT_KEY in audited.info:
+            if drives_transactions(audited):
                 self.audit.stage(audited)
             else:
                 self.audit.write(audited)
@@ -401,7 +398,7 @@ class UnitOfWork:
             if not self.read_only:
                 # Whatever runs after the commit is another transaction: it sets the context
                 # again (a session's next transaction does so in after_begin).
-                if EXPLICIT_KEY in conn.info:
+                if drives_transactions(conn):
                     conn.begin()
                 self._preamble = _arm_context(conn, self._context, read_only=False)
         self._committed = True

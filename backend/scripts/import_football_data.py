@@ -28,7 +28,8 @@ from sqlalchemy.engine import URL
 from tqdm import tqdm
 
 from backend.core.config import load_settings
-from backend.core.database import Database, create_database, sqlstate
+from backend.core.database import Database, create_database
+from backend.core.db_errors import sqlstate
 from backend.core.logging import configure_logging
 from backend.core.principal import system
 from backend.repositories.unit_of_work import UnitOfWork

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from backend.core.cache import Caches
-from backend.core.database import with_fresh_connection_retry
 from backend.core.errors import TenantInactive
+from backend.core.pool import with_fresh_connection_retry
 from backend.core.principal import Principal
 from backend.models.tenancy import ApiKey, Tenant
 from backend.services.tenancy import KEY_PREFIX, hash_key

@@ -14,7 +14,7 @@ from psycopg2 import DataError
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import DBAPIError
 
-from backend.core.database import sqlstate
+from backend.core.db_errors import sqlstate
 from backend.core.errors import InvalidInput, NotFound
 from backend.models.odds import OddsSnapshot
 from backend.repositories.base import Page

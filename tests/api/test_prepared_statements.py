@@ -14,7 +14,8 @@ from sqlalchemy import Connection, Engine
 
 from backend.api.app import create_app
 from backend.core.config import Settings
-from backend.core.database import Database, create_database, raw_execute
+from backend.core.database import Database, create_database
+from backend.core.transaction import raw_execute
 from backend.repositories.trading import _PLACEMENT_CONTEXT
 from tests.helpers import (
     bet_body,

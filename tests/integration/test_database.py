@@ -7,7 +7,8 @@ import logging
 from sqlalchemy import Engine, text
 
 from backend.core.config import Settings
-from backend.core.database import Database, check_connection, create_database
+from backend.core.database import Database, create_database
+from backend.core.pool import check_connection
 from tests.conftest import APP_NAME
 from tests.helpers import POOL_FIELDS, captured_logs
 

@@ -186,7 +186,7 @@ def test_a_connection_returns_to_the_pool_with_no_transaction_of_ours_left_open(
     statement, COMMIT with the staged rows). Whatever happens, the pool hands the connection
     on with no server transaction open and autocommit off: after a unit that failed midway,
     and even when nothing told SQLAlchemy the transaction was ours (the reset asks libpq)."""
-    from backend.core.database import EXPLICIT_KEY
+    from backend.core.connection import state_of
 
     name = unique("Stranded")
     insert = "INSERT INTO teams (name, created_by, updated_by) VALUES (%(n)s, 'x', 'x')"
@@ -206,7 +206,7 @@ def test_a_connection_returns_to_the_pool_with_no_transaction_of_ours_left_open(
         uow.teams._raw(insert, {"n": name})
         conn = uow.connection()
         assert conn.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
-        del conn.info[EXPLICIT_KEY]  # SQLAlchemy's rollback no longer knows it is ours
+        state_of(conn).explicit = False  # SQLAlchemy's rollback no longer knows it is ours
         raise RuntimeError("the use case fails midway")
     assert next_checkout_state() == (False, 0)
     with db.engine.connect() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.core.database import PreparedSQL
+from backend.core.prepared import PreparedSQL
 
 
 def test_named_parameters_are_numbered_by_first_use_and_reused() -> None:
