@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     db_app_role: str = Field(default="oddsdesk_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$|^$")
     # Hot statements prepared once per connection (off behind a transaction-mode pooler).
     db_prepared_statements: bool = True
+    # Round trips saved by the connection layer (backend/core/transaction.py): BEGIN with a
+    # transaction's first statement, COMMIT with its staged rows, read-only units as
+    # autocommit statements. False: plain SQLAlchemy/psycopg2 transactions (BEGIN, COMMIT and
+    # ROLLBACK each a round trip of its own), with the same guarantees.
+    db_pipeline: bool = True
 
     # Query cache of reference data (teams, bookmakers, API keys) and its invalidation bus.
     cache_ttl_s: float = Field(default=30.0, ge=0, le=86_400)

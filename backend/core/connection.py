@@ -25,6 +25,8 @@ class ConnectionState:
     # Its transactions are driven by us (BEGIN with the first statement, COMMIT with staged
     # rows) until it returns to the pool.
     explicit: bool = False
+    # Whether the engine saves those round trips at all (DB_PIPELINE).
+    pipelined: bool = True
     # The engine's prepared-statement policy, and what is prepared on this connection.
     policy: PreparedPolicy | None = None
     prepared: PreparedOnConnection | None = None

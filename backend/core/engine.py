@@ -85,7 +85,9 @@ def build_engine(settings: Settings) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _adopt(dbapi_connection: Any, record: Any) -> None:
-        dbapi_state(dbapi_connection).policy = policy  # one policy per engine, on each connection
+        state = dbapi_state(dbapi_connection)
+        state.policy = policy  # one policy per engine, on each connection
+        state.pipelined = settings.db_pipeline
 
     _install_slow_query_log(engine, settings.db_slow_query_ms)
     install_transactions(engine)

@@ -165,6 +165,16 @@ def begin_sql(conn: Connection, sql: str) -> str:
     return f"BEGIN; {sql}" if state_of(conn).explicit else sql
 
 
+def pipelined(conn: Connection) -> bool:
+    """Whether `conn`'s engine saves round trips (DB_PIPELINE): units of work then drive its
+    transactions (`use_explicit_transactions`) and read in autocommit (`use_autocommit`)."""
+    return state_of(conn).pipelined
+
+
+def in_autocommit(conn: Connection) -> bool:
+    return bool(getattr(conn.connection.dbapi_connection, "autocommit", False))
+
+
 def drives_transactions(conn: Connection) -> bool:
     """Whether BEGIN and COMMIT on `conn` are ours (see `use_explicit_transactions`)."""
     return state_of(conn).explicit

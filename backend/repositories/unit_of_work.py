@@ -25,6 +25,8 @@ from backend.core.transaction import (
     begin_sql,
     drives_transactions,
     flush_preamble,
+    in_autocommit,
+    pipelined,
     set_preamble,
     use_autocommit,
     use_explicit_transactions,
@@ -77,7 +79,7 @@ def _arm_context(conn: Connection, context: dict[str, Any], read_only: bool) -> 
     of its first statement, after BEGIN when we drive the transaction; on a read-only unit's
     autocommit connection, the context again in front of every later statement."""
     first, repeat = _context_sql(**context, read_only=read_only)
-    if read_only:
+    if read_only and in_autocommit(conn):
         return set_preamble(conn, first, repeat)
     return set_preamble(conn, begin_sql(conn, first))
 
@@ -106,7 +108,7 @@ def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: 
     context = session.rls_context
     if context is None:
         return
-    if session.read_only:
+    if session.read_only and pipelined(conn):
         use_autocommit(conn)
     session.preamble = _arm_context(conn, context, session.read_only)
 
@@ -283,12 +285,13 @@ class UnitOfWork:
             raise RuntimeError("UnitOfWork is not open: use `with uow:`")
         conn = self._engine.connect()
         try:
-            if self.read_only:
-                use_autocommit(conn)
+            if self.read_only and pipelined(conn):
+                use_autocommit(conn)  # each statement its own implicit transaction
             else:
-                # BEGIN rides with the first statement, COMMIT with the staged rows.
                 conn.begin()
-                use_explicit_transactions(conn)
+                if pipelined(conn):
+                    # BEGIN rides with the first statement, COMMIT with the staged rows.
+                    use_explicit_transactions(conn)
         except BaseException:
             conn.close()
             raise

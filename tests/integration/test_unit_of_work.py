@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from backend.core.database import Database
-from backend.core.principal import ADMIN
+from backend.core.config import Settings
+from backend.core.database import Database, create_database
+from backend.core.principal import ADMIN, Principal
 from backend.models import AuditLog, Team
 from backend.repositories.unit_of_work import UnitOfWork
-from tests.helpers import unique
+from tests.helpers import count_statements, unique
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["pipelined", "plain"])
+def db(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Database]:
+    """Every test here runs against the app's real pool in both modes of the connection layer
+    (DB_PIPELINE): transactions the unit drives itself, and plain SQLAlchemy transactions."""
+    database = create_database(settings.model_copy(update={"db_pipeline": request.param}))
+    try:
+        yield database
+    finally:
+        database.dispose()
 
 
 def _audit_rows(connection: Connection, entity_id: object) -> list[tuple[str, dict[str, object]]]:
@@ -205,7 +219,8 @@ def test_a_connection_returns_to_the_pool_with_no_transaction_of_ours_left_open(
     with pytest.raises(RuntimeError), UnitOfWork(db.session_factory, ADMIN) as uow:
         uow.teams._raw(insert, {"n": name})
         conn = uow.connection()
-        assert conn.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None and dbapi.autocommit == db.settings.db_pipeline
         state_of(conn).explicit = False  # SQLAlchemy's rollback no longer knows it is ours
         raise RuntimeError("the use case fails midway")
     assert next_checkout_state() == (False, 0)
@@ -249,3 +264,74 @@ def test_a_savepoint_inside_a_pooled_unit_rolls_back_alone(
     assert action == "create"
     assert changes["name"] == [None, kept]
     assert "league" not in changes  # the rename inside the savepoint left no trace
+
+
+def _tenant_with_strategy(db: Database) -> tuple[Principal, str]:
+    """A tenant (by SQL, as the table owner would see it) and one strategy of it."""
+    import uuid
+
+    tenant = uuid.uuid4()
+    name = unique("Modes")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("SELECT set_config('app.bypass_rls', 'on', true)"),
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, name, created_by, updated_by) VALUES (:t, :n, 'x', 'x')"
+            ),
+            {"t": tenant, "n": name},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO strategies (id, tenant_id, name, bankroll, initial_bankroll, "
+                "max_stake, created_by, updated_by) "
+                "VALUES (:s, :t, :n, 100, 100, 10, 'x', 'x')"
+            ),
+            {"s": uuid.uuid4(), "t": tenant, "n": name},
+        )
+    return Principal(kind="tenant", actor=name, tenant_id=tenant), name
+
+
+def test_read_only_units_see_only_their_tenant_and_refuse_writes(db: Database) -> None:
+    principal, name = _tenant_with_strategy(db)
+    other, _ = _tenant_with_strategy(db)
+    for _ in range(2):  # the connection back in the pool, then reused
+        with UnitOfWork(db.session_factory, principal, read_only=True) as uow:
+            rows = uow.connection().execute(text("SELECT name FROM strategies")).scalars()
+            assert list(rows) == [name]  # row-level security, on every statement
+            again = uow.connection().execute(text("SELECT count(*) FROM strategies")).scalar()
+            assert again == 1
+            with pytest.raises(DBAPIError) as refused:
+                uow.connection().execute(text("UPDATE strategies SET max_stake = 1"))
+            assert refused.value.orig.pgcode == "25006"  # type: ignore[union-attr]
+    with UnitOfWork(db.session_factory, other, read_only=True) as uow:
+        assert uow.connection().execute(text("SELECT name FROM strategies")).scalar() != name
+
+
+def _audit_insert(statement: str) -> bool:
+    return "INSERT INTO audit_log" in statement or "oddsdesk_audit_insert" in statement
+
+
+def test_a_write_unit_costs_fewer_round_trips_when_pipelined(db: Database) -> None:
+    """The same unit in both modes: the same rows and audit entries; pipelined, BEGIN rides
+    with the first statement and the audit row with the COMMIT."""
+    name = unique("Trips")
+    with count_statements(db.engine) as sent, UnitOfWork(db.session_factory, ADMIN) as uow:
+        team = uow.teams.add(Team(name=name))
+        uow.commit()
+    with db.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).where(Team.id == team.id)) == 1
+    begins = [s for s in sent if s.strip().upper().startswith("BEGIN")]
+    if db.settings.db_pipeline:
+        # One INSERT carrying BEGIN and the context, one COMMIT carrying the audit row.
+        assert len(sent) == 2, sent
+        assert begins and "set_config" in begins[0]
+        assert _audit_insert(sent[-1]) and sent[-1].rstrip().endswith("COMMIT")
+    else:
+        # psycopg2 sends BEGIN and COMMIT itself (not cursor statements): the INSERT with the
+        # context in front of it, then the audit row as a statement of its own.
+        assert not begins
+        assert len(sent) == 2, sent
+        assert "set_config" in sent[0] and "INSERT INTO teams" in sent[0]
+        assert _audit_insert(sent[1])
