@@ -12,7 +12,7 @@ from fastapi import Response
 from pydantic import BaseModel, TypeAdapter
 
 from backend.core.versioning import etag
-from backend.repositories.base import Page
+from backend.repositories.pages import Page
 
 JSON = "application/json"
 # Tenant data must never sit in a shared cache.

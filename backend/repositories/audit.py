@@ -24,7 +24,8 @@ from backend.core.transaction import raw_execute, stage
 from backend.core.unit_session import UnitSession
 from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
-from backend.repositories.base import Repository, SessionSource, View
+from backend.repositories.base import Repository, SessionSource
+from backend.repositories.pages import View
 
 _INSERT_AUDIT = (
     "INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, changes, "

@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from sqlalchemy import (
@@ -21,7 +20,6 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    tuple_,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -41,8 +39,10 @@ from backend.core.transaction import raw_execute
 from backend.core.unit_session import UnitSession
 from backend.models.base import Base
 from backend.repositories.cursor import decode_cursor, encode_cursor
+from backend.repositories.pages import Page, PageStatement, View, page_of
 
 ModelT = TypeVar("ModelT", bound=Base)
+
 
 def transaction_connection(session: Session) -> Connection:
     """The Connection of the session's transaction (begun if need be), without the session's
@@ -68,65 +68,6 @@ _INT_RANGES = {
     Integer: 2**31,
     BigInteger: 2**63,
 }
-
-
-@dataclass(frozen=True)
-class Page(Generic[ModelT]):
-    items: list[ModelT]
-    next_cursor: str | None
-    total: int | None = None
-    # Items are a read model's plain dicts (JSON-ready values), not entities.
-    plain: bool = False
-
-
-@dataclass(frozen=True)
-class View:
-    """A read model for lists: plain columns (no ORM entities) shaped by `build`.
-
-    Loading an entity costs the ORM far more than reading its columns; a page of matches with
-    both teams is 150 entities. `columns` must include the listing's order keys under their
-    attribute names (the cursor is read from them); `joins` are (target, on clause) pairs.
-    """
-
-    columns: tuple[Any, ...]
-    joins: tuple[tuple[Any, Any], ...]
-    build: Any  # Callable[[Row], object]
-
-    @classmethod
-    def of(cls, model: type[Any], names: Sequence[str]) -> View:
-        """A flat read model: these columns of `model`, each row a dict under their names
-        (what the resource's response schema lists, in its order)."""
-        keys = tuple(names)
-        return cls(
-            columns=tuple(getattr(model, name) for name in keys),
-            joins=(),
-            build=lambda row: dict(zip(keys, row, strict=True)),
-        )
-
-
-@dataclass(frozen=True)
-class _PageStatement:
-    statement: Select[Any]
-    sql: str  # the same, compiled for the psycopg2 cursor (%(name)s parameters)
-    key_positions: tuple[int, ...]  # where the order keys are in a read model's row
-
-
-def _page_of(
-    stmt: Select[Any],
-    keys: Sequence[Any],
-    after: Sequence[Any] | None,
-    view: View | None,
-    limit: Any,
-) -> Select[Any]:
-    """A keyset page on top of `stmt`: rows after the cursor, a view's columns and joins,
-    ordered by the keys, limited. Cursor values and limit may be values or bound parameters."""
-    if after is not None:
-        stmt = stmt.where(tuple_(*keys) > tuple_(*after))
-    if view is not None:
-        stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
-        for target, onclause in view.joins:
-            stmt = stmt.join(target, onclause)
-    return stmt.order_by(*keys).limit(limit)
 
 
 def driver_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -330,7 +271,7 @@ class Repository(Generic[ModelT]):
             else:
                 rows = list(self.session.scalars(page.statement, params).unique())
         else:
-            stmt = _page_of(stmt, keys, after, view, limit + 1)
+            stmt = page_of(stmt, keys, after, view, limit + 1)
             if view is not None:
                 rows = list(self.session.execute(stmt))
             else:
@@ -350,18 +291,18 @@ class Repository(Generic[ModelT]):
         return Page(items=items, next_cursor=next_cursor, total=total, plain=view is not None)
 
     # Per (class, view, order keys, with cursor): the unfiltered page statement (see `list`).
-    _page_statements: ClassVar[dict[tuple[Any, ...], _PageStatement]] = {}
+    _page_statements: ClassVar[dict[tuple[Any, ...], PageStatement]] = {}
 
     def _page_statement(
         self, view: View | None, keys: tuple[InstrumentedAttribute[Any], ...], after: bool
-    ) -> _PageStatement:
+    ) -> PageStatement:
         # Views are class-level constants: their id is stable for the life of the process.
         memo_key = (type(self), id(view), tuple(k.key for k in keys), after)
         found = Repository._page_statements.get(memo_key)
         if found is not None:
             return found
         bound = [bindparam(f"after_{i}", type_=k.type) for i, k in enumerate(keys)]
-        stmt = _page_of(
+        stmt = page_of(
             self.scoped_by_param(select(self.model_type)),
             keys,
             bound if after else None,
@@ -371,7 +312,7 @@ class Repository(Generic[ModelT]):
         names = list(stmt.selected_columns.keys())
         positions = tuple(names.index(k.key) for k in keys) if view is not None else ()
         sql = str(stmt.compile(dialect=self.session.get_bind().dialect))
-        found = Repository._page_statements[memo_key] = _PageStatement(stmt, sql, positions)
+        found = Repository._page_statements[memo_key] = PageStatement(stmt, sql, positions)
         return found
 
     def _count_stmt(self, stmt: Select[Any]) -> int:
@@ -448,38 +389,3 @@ class Repository(Generic[ModelT]):
         if code in ("23514", "23502"):
             return CheckViolation(message or f"{self.entity_name} breaks a rule", constraint)
         return exc
-
-
-class TenantRepository(Repository[ModelT]):
-    """A repository bound to one tenant: every statement it builds carries the tenant filter,
-    and every row it inserts gets the tenant. Row-level security backs this up underneath."""
-
-    def __init__(self, session: Session | SessionSource, tenant_id: uuid.UUID) -> None:
-        super().__init__(session)
-        self.tenant_id = tenant_id
-
-    @property
-    def owned(self) -> ColumnElement[bool]:
-        """The tenant criterion, for bulk statements (UPDATE/DELETE) the repository issues."""
-        criterion: ColumnElement[bool] = self.model_type.tenant_id == self.tenant_id
-        return criterion
-
-    def scoped(self, stmt: Select[Any]) -> Select[Any]:
-        return stmt.where(self.owned)
-
-    def scoped_by_param(self, stmt: Select[Any]) -> Select[Any]:
-        return stmt.where(self.model_type.tenant_id == bindparam("scope_tenant_id"))
-
-    def scope_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        params["scope_tenant_id"] = self.tenant_id
-        return params
-
-    def add(self, obj: ModelT) -> ModelT:
-        obj.tenant_id = self.tenant_id  # type: ignore[attr-defined]
-        return super().add(obj)
-
-    def add_many(self, objs: Iterable[ModelT]) -> Sequence[ModelT]:
-        items = list(objs)
-        for obj in items:
-            obj.tenant_id = self.tenant_id  # type: ignore[attr-defined]
-        return super().add_many(items)

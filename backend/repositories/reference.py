@@ -9,7 +9,8 @@ from sqlalchemy.orm import aliased, joinedload
 from sqlalchemy.orm.interfaces import ORMOption
 
 from backend.models.reference import Bookmaker, Match, Team
-from backend.repositories.base import Repository, View
+from backend.repositories.base import Repository
+from backend.repositories.pages import View
 
 _Home = aliased(Team, name="home")
 _Away = aliased(Team, name="away")

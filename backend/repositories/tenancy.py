@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 
 from backend.models.tenancy import ApiKey, Tenant
-from backend.repositories.base import Repository, View
+from backend.repositories.base import Repository
+from backend.repositories.pages import View
 
 
 class TenantRecordRepository(Repository[Tenant]):

@@ -17,8 +17,10 @@ from backend.core.transaction import stage
 from backend.models.base import AUDIT_IGNORED_FIELDS
 from backend.models.trading import Bet, IdempotencyKey, Strategy
 from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
-from backend.repositories.base import TenantRepository, View, driver_params
+from backend.repositories.base import driver_params
 from backend.repositories.locks import MARKET_LOCK
+from backend.repositories.pages import View
+from backend.repositories.tenant import TenantRepository
 
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
 _BET_COLUMNS = tuple(c.key for c in Bet.__table__.c)

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
 from backend.core.db_errors import sqlstate
@@ -22,12 +22,9 @@ from backend.core.prepared import STALE_PREPARED_SQLSTATES
 from backend.core.principal import Principal
 from backend.core.transaction import (
     Preamble,
-    begin_sql,
     drives_transactions,
     flush_preamble,
-    in_autocommit,
     pipelined,
-    set_preamble,
     use_autocommit,
     use_explicit_transactions,
 )
@@ -36,6 +33,7 @@ from backend.models.base import Base
 from backend.repositories.analytics import AnalyticsRepository
 from backend.repositories.audit import AuditBuffer, AuditContext, AuditRepository
 from backend.repositories.base import Repository, transaction_connection
+from backend.repositories.context import arm_context
 from backend.repositories.imports import ImportRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
@@ -54,69 +52,6 @@ MAX_ATTEMPTS = 3
 
 KEY_REVOKED_SQLSTATE = "OD401"  # raised by oddsdesk_assert_api_key() (migration 0004)
 TENANT_INACTIVE_SQLSTATE = "OD403"
-
-
-def _context_sql(tenant: str, bypass: str, key: str | None, read_only: bool) -> tuple[str, str]:
-    """(SQL for the first statement, SQL for the context alone)."""
-    # Literals, not parameters: the preamble rides in front of statements of any paramstyle.
-    # Every value is our own (a UUID's text, 'on' or 'off'), never the client's.
-    context = (
-        f"SELECT set_config('app.tenant_id', '{tenant}', true), "
-        f"set_config('app.bypass_rls', '{bypass}', true)"
-    )
-    if read_only:
-        # A read-only unit that tried to write would fail (SQLSTATE 25006), never commit.
-        context += ", set_config('transaction_read_only', 'on', true)"
-    if key is None:
-        return context, context
-    # For a tenant key the same round trip re-checks the key: a revoked key or a deactivated
-    # tenant is refused even when a worker's auth cache still remembers it.
-    return f"{context}, oddsdesk_assert_api_key('{key}')", context
-
-
-def _arm_context(conn: Connection, context: dict[str, Any], read_only: bool) -> Preamble:
-    """The preamble of a new transaction on `conn`: the RLS context (and key check) in front
-    of its first statement, after BEGIN when we drive the transaction; on a read-only unit's
-    autocommit connection, the context again in front of every later statement."""
-    first, repeat = _context_sql(**context, read_only=read_only)
-    if read_only and in_autocommit(conn):
-        return set_preamble(conn, first, repeat)
-    return set_preamble(conn, begin_sql(conn, first))
-
-
-@event.listens_for(Session, "after_begin")
-def _apply_rls_context(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
-    """Every transaction of a unit of work starts by telling PostgreSQL whose rows it may see
-    (SET LOCAL semantics: it ends with the transaction, so pooled connections carry nothing).
-
-    Sent as the preamble of the transaction's first statement, in the same round trip. A
-    connection the server killed is found by that statement; SQLAlchemy then invalidates it
-    and every pooled connection older than it, so `UnitOfWork.run` can retry on a fresh one.
-
-    A read-only unit runs on the connection in autocommit mode: no BEGIN, no ROLLBACK, and
-    each statement, an implicit transaction of its own, carries the context again.
-    """
-    if transaction.nested or not isinstance(session, UnitSession):
-        return  # a savepoint lives in the context already set
-    session.current_connection = conn  # for the hot paths' plain SQL (Repository._raw)
-    inherited, session.inherited_preamble = session.inherited_preamble, None
-    if inherited is not None:
-        # The session's first transaction is the unit's, already begun on its connection
-        # with this preamble (sent, or still pending there): nothing to add.
-        session.preamble = inherited
-        return
-    context = session.rls_context
-    if context is None:
-        return
-    if session.read_only and pipelined(conn):
-        use_autocommit(conn)
-    session.preamble = _arm_context(conn, context, session.read_only)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_connection(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None and isinstance(session, UnitSession):
-        session.current_connection = None
 
 
 def _key_error(exc: DBAPIError) -> Exception | None:
@@ -295,7 +230,7 @@ class UnitOfWork:
         except BaseException:
             conn.close()
             raise
-        self._preamble = _arm_context(conn, self._context, self.read_only)
+        self._preamble = arm_context(conn, self._context, self.read_only)
         self._connection = conn
         return conn
 
@@ -403,7 +338,7 @@ class UnitOfWork:
                 # again (a session's next transaction does so in after_begin).
                 if drives_transactions(conn):
                     conn.begin()
-                self._preamble = _arm_context(conn, self._context, read_only=False)
+                self._preamble = arm_context(conn, self._context, read_only=False)
         self._committed = True
         callbacks, self._on_commit = self._on_commit, []
         for callback in callbacks:

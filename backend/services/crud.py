@@ -16,7 +16,8 @@ from sqlalchemy.orm.interfaces import ORMOption
 from backend.core.errors import NotFound
 from backend.core.versioning import ExpectedVersion
 from backend.models.base import Base
-from backend.repositories.base import Page, Repository, View
+from backend.repositories.base import Repository
+from backend.repositories.pages import Page, View
 from backend.repositories.unit_of_work import UnitOfWork
 
 T = TypeVar("T", bound=Base)

@@ -17,8 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from backend.core.db_errors import sqlstate
 from backend.core.errors import InvalidInput, NotFound
 from backend.models.odds import OddsSnapshot
-from backend.repositories.base import Page
 from backend.repositories.odds import COLUMNS, BadRow
+from backend.repositories.pages import Page
 from backend.repositories.unit_of_work import UnitOfWork
 
 MAX_ROWS = 100_000
