@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
-from backend.api.auth import SECURITY_SCHEMES, KeyResolver
-from backend.api.docs import problem_schemas
+from backend.api.auth import KeyResolver
 from backend.api.head import HeadAsGet
 from backend.api.middleware import RequestContextMiddleware
+from backend.api.openapi import install_openapi
 from backend.api.problems import install_problem_handlers
 from backend.api.routes import (
     admin,
@@ -107,25 +105,5 @@ def create_app(
         # them to the app's own router keeps request matching a flat scan (nested included
         # routers cost most of a millisecond of CPU per request on this FastAPI).
         app.router.routes.extend(module.router.routes)
-    _declare_security(app)
+    install_openapi(app)
     return app
-
-
-def _declare_security(app: FastAPI) -> None:
-    """Publish the bearer scheme the routes reference (see ApiRoute) in the OpenAPI document."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            components = schema.setdefault("components", {})
-            components["securitySchemes"] = SECURITY_SCHEMES
-            components.setdefault("schemas", {}).update(problem_schemas())
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request
 
 from backend.api.auth import require_admin, require_any, require_tenant
+from backend.api.problems import ApiProblem
+from backend.api.schemas.common import SchemaExtra
 from backend.core.database import Database
 from backend.core.errors import InvalidInput
 from backend.core.principal import Principal
@@ -16,6 +20,52 @@ from backend.repositories.unit_of_work import UnitOfWork
 
 MAX_REASON = 500
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+MAX_IDEMPOTENCY_KEY = 255
+_IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
+
+# Cursors as the server issues them (base64url, unpadded); only an issued one is valid.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+# Strong ETags as `ExpectedVersion` reads them: one or more quoted versions, comma-separated.
+_ETAG = r'"[0-9]{1,18}"'
+_ETAG_LIST = rf"{_ETAG}([ \t]*,[ \t]*{_ETAG})*"
+ETAG_LIST_PATTERN = f"^{_ETAG_LIST}$"
+# Printable ASCII, neither starting nor ending with a space: what is left once `idempotency_key`
+# has trimmed the spaces and tabs around the field value (not part of it, RFC 9110 §5.5).
+IDEMPOTENCY_KEY_PATTERN = rf"^[\x21-\x7e]([\x20-\x7e]{{0,{MAX_IDEMPOTENCY_KEY - 2}}}[\x21-\x7e])?$"
+
+
+@dataclass(frozen=True)
+class HeaderContract:
+    """How a header that the server checks itself (not FastAPI's validation) appears in the
+    OpenAPI document. The dependency takes it as an optional string so that it can answer its
+    own status codes (400, 412, 428 rather than FastAPI's 422); backend/api/openapi.py states
+    here what the server really requires."""
+
+    name: str
+    required: bool
+    schema: Mapping[str, Any]
+    description: str
+
+
+_HEADER_CONTRACTS: dict[Callable[..., Any], HeaderContract] = {}
+CallT = TypeVar("CallT", bound=Callable[..., Any])
+
+
+def documents_header(contract: HeaderContract) -> Callable[[CallT], CallT]:
+    """Declare the header contract of a dependency (see `header_contract`)."""
+
+    def declare(call: CallT) -> CallT:
+        _HEADER_CONTRACTS[call] = contract
+        return call
+
+    return declare
+
+
+def header_contract(call: Callable[..., Any] | None) -> HeaderContract | None:
+    """The header contract a dependency declared with `documents_header`, if any."""
+    return None if call is None else _HEADER_CONTRACTS.get(call)
+
 
 PrincipalDep = Annotated[Principal, Depends(require_any)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
@@ -31,7 +81,7 @@ async def get_uow(
     request: Request,
     principal: PrincipalDep,
     x_change_reason: Annotated[
-        str | None,
+        Annotated[str, SchemaExtra(maxLength=MAX_REASON)] | None,
         Header(description="Stored as the audit entries' change_reason (up to 500 characters)"),
     ] = None,
 ) -> UnitOfWork:
@@ -59,22 +109,68 @@ UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_uow)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
+@documents_header(
+    HeaderContract(
+        name="If-Match",
+        required=True,
+        schema={"type": "string", "pattern": ETAG_LIST_PATTERN},
+        description='The ETag you last read, e.g. "3" (a list of strong ETags is allowed). '
+        "Missing (or `*`): 428. Stale, weak or malformed: 412, and nothing changes. A resource "
+        "you cannot see is 404 before If-Match is looked at.",
+    )
+)
 async def required_if_match(
-    if_match: Annotated[
-        str | None, Header(description='Required: the ETag you last read, e.g. "3"')
-    ] = None,
+    if_match: Annotated[str | None, Header()] = None,  # documented by its HeaderContract
 ) -> ExpectedVersion:
     return ExpectedVersion(if_match, required=True)
 
 
+@documents_header(
+    HeaderContract(
+        name="If-Match",
+        required=False,
+        schema={"type": "string", "pattern": rf"^(\*|{_ETAG_LIST})$"},
+        description='Optional: the ETag you last read, e.g. "3"; when present, stale, weak or '
+        "malformed is 412 and nothing changes.",
+    )
+)
 async def optional_if_match(
-    if_match: Annotated[str | None, Header(description='Optional ETag, e.g. "3"')] = None,
+    if_match: Annotated[str | None, Header()] = None,  # documented by its HeaderContract
 ) -> ExpectedVersion:
     return ExpectedVersion(if_match, required=False)
 
 
 IfMatchDep = Annotated[ExpectedVersion, Depends(required_if_match)]
 OptionalIfMatchDep = Annotated[ExpectedVersion, Depends(optional_if_match)]
+
+
+@documents_header(
+    HeaderContract(
+        name="Idempotency-Key",
+        required=True,
+        schema={"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+        description=f"1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters (spaces and tabs "
+        "around the value are not part of it); a retry with the same key and request gets the "
+        "first answer again. Missing or invalid: 400.",
+    )
+)
+async def idempotency_key(
+    idempotency_key: Annotated[str | None, Header()] = None,  # documented by its HeaderContract
+) -> str:
+    """The key, trimmed: whitespace around a field value is not part of it (RFC 9110 §5.5), so
+    "k" and "k " are one key, whichever server or client library did (not) strip it."""
+    key = None if idempotency_key is None else idempotency_key.strip(" \t")
+    if key is None or not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiProblem(
+            400,
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+            code="invalid-idempotency-key",
+            title="Invalid Idempotency-Key",
+        )
+    return key
+
+
+IdempotencyKeyDep = Annotated[str, Depends(idempotency_key)]
 
 
 @dataclass(frozen=True)
@@ -87,7 +183,8 @@ class PageParams:
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="Page size, 1-500")] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="Opaque cursor from the previous page")
+        Annotated[str, SchemaExtra(minLength=1, pattern=CURSOR_PATTERN)] | None,
+        Query(max_length=512, description="Opaque cursor from the previous page"),
     ] = None,
     include_total: Annotated[
         bool, Query(description="Add `total`, the count of all matching rows")

@@ -39,7 +39,5 @@ class Database:
 
 def create_database(settings: Settings) -> Database:
     engine = build_engine(settings)
-    factory = sessionmaker(
-        bind=engine, class_=UnitSession, expire_on_commit=False, autoflush=False
-    )
+    factory = sessionmaker(bind=engine, class_=UnitSession, expire_on_commit=False, autoflush=False)
     return Database(settings=settings, engine=engine, session_factory=factory)

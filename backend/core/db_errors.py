@@ -37,4 +37,3 @@ def classify_db_error(exc: BaseException) -> str | None:
     if isinstance(exc, OSError):
         return "unavailable"
     return None
-

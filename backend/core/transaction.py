@@ -40,6 +40,7 @@ log = logging.getLogger("oddsdesk.db")
 # statement (`preamble; statement`: psycopg2 sends one simple query, and the cursor holds the
 # last statement's result), so it costs no round trip of its own.
 
+
 class Preamble:
     """SQL text (values as literals, no parameters) run ahead of the next statement on a
     connection; a `%` in it is doubled when that statement is formatted with parameters.

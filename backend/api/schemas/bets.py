@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal, Self
 
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, JsonValue, model_validator
 
 from backend.api.schemas.common import InputModel, OutputModel, RefId, UtcDatetime
 from backend.api.schemas.money import MoneyOut, Price, PriceOut, RatioOut, Stake
@@ -12,6 +12,15 @@ from backend.models.trading import MARKETS
 Market = Literal["1x2", "ou2.5"]
 Selection = Literal["home", "draw", "away", "over", "under"]
 BetStatus = Literal["open", "won", "lost", "void"]
+
+
+def market_selection_rule() -> list[JsonValue]:
+    """The selections each market takes, as JSON Schema alternatives over an object's `market`
+    and `selection` (both still declared, and required, by the object itself)."""
+    return [
+        {"properties": {"market": {"const": market}, "selection": {"enum": list(selections)}}}
+        for market, selections in MARKETS.items()
+    ]
 
 
 class BetCreate(InputModel):
@@ -28,7 +37,9 @@ class BetCreate(InputModel):
                     "stake": "25.00",
                     "price": "2.150",
                 }
-            ]
+            ],
+            # What `_selection_fits_market` checks.
+            "anyOf": market_selection_rule(),
         },
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
@@ -12,17 +13,44 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from backend.core.timestamps import TIMESTAMP_RE, is_rfc3339
 
 MAX_ID = 2**31 - 1
+# What `_storable` enforces, as an OpenAPI pattern.
+NUL_FREE = r"^[^\x00]*$"
+
+
+class SchemaExtra:
+    """Keywords added to a type's generated JSON Schema: rules its validators enforce that
+    pydantic cannot see (an AfterValidator has no schema of its own)."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords: Mapping[str, Any] = keywords
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema.update(self.keywords)
+        return schema
 
 
 def _rfc3339_only(value: Any) -> Any:
-    if not isinstance(value, str | datetime):
-        raise ValueError("must be an RFC 3339 timestamp string with an offset")
-    return value
+    """Only the RFC 3339 text itself: pydantic would read a number, or a string of digits such
+    as "1830000001", as Unix time."""
+    if isinstance(value, datetime) or (isinstance(value, str) and is_rfc3339(value)):
+        return value
+    raise ValueError(
+        "must be an RFC 3339 timestamp string with an offset, e.g. 2026-08-15T14:00:00Z"
+    )
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -54,13 +82,24 @@ def _storable(value: str) -> str:
 
 
 Storable = AfterValidator(_storable)
+NulFree = SchemaExtra(pattern=NUL_FREE)
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    Storable,
+    NulFree,
 ]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), Storable]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=100), Storable, NulFree
+]
 # Query values taken literally (not trimmed).
-QueryText = Annotated[str, StringConstraints(max_length=100), Storable]
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValidator(_to_utc)]
+QueryText = Annotated[str, StringConstraints(max_length=100), Storable, NulFree]
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_only),
+    AfterValidator(_to_utc),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_RE}),
+]
 RefId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
 
@@ -75,9 +114,23 @@ class OutputModel(BaseModel):
 
 
 class PatchModel(InputModel):
-    """PATCH bodies: absent fields stay as they are; `null` only where the field allows it."""
+    """PATCH bodies: absent fields stay as they are; `null` only where the field allows it.
+
+    The fields named in `non_nullable` are optional but never null: the validator below
+    refuses an explicit null, and the JSON Schema says so (no `null` branch, no null default).
+    """
 
     non_nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        properties = handler.resolve_ref_schema(schema).get("properties", {})
+        for name in cls.non_nullable:
+            properties[name] = _without_null(properties[name])
+        return schema
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> Self:
@@ -85,6 +138,17 @@ class PatchModel(InputModel):
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A property's schema with its `null` alternative (and null default) taken out."""
+    out = {k: v for k, v in prop.items() if not (k == "default" and v is None)}
+    branches = [b for b in out.pop("anyOf", []) if b != {"type": "null"}]
+    if len(branches) == 1:
+        out = {**branches[0], **out}
+    elif branches:
+        out["anyOf"] = branches
+    return out
 
 
 ItemT = TypeVar("ItemT")

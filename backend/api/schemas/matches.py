@@ -11,23 +11,34 @@ from backend.api.schemas.common import (
     OutputModel,
     PatchModel,
     RefId,
+    SchemaExtra,
     Timestamp,
     UtcDatetime,
 )
 from backend.api.schemas.teams import TeamRef
 
 MatchStatus = Literal["scheduled", "finished", "cancelled"]
-_SEASON = re.compile(r"^(\d{4})-(\d{2})$")
+# ASCII digits only, the whole string (`\d` would take other scripts' digits, `$` a newline).
+SEASON_PATTERN = r"^[0-9]{4}-[0-9]{2}$"
+_SEASON = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
 def _season(value: str) -> str:
-    match = _SEASON.match(value)
+    match = _SEASON.fullmatch(value)
     if match is None or (int(match.group(1)) + 1) % 100 != int(match.group(2)):
         raise ValueError('season must be "YYYY-YY" with the second year following the first')
     return value
 
 
-Season = Annotated[str, AfterValidator(_season)]
+# The schema gives the shape; that the second year follows the first is the validator's alone.
+Season = Annotated[
+    str,
+    AfterValidator(_season),
+    SchemaExtra(
+        pattern=SEASON_PATTERN,
+        description='"YYYY-YY", the second year following the first (e.g. "2025-26")',
+    ),
+]
 
 
 class MatchCreate(InputModel):

@@ -49,14 +49,30 @@ def _decimal_input(
     return BeforeValidator(parse)
 
 
-def _input_schema(places: int, *, minimum: Decimal, exclusive: bool, le: Decimal) -> Any:
-    """What the parser accepts, as JSON Schema: a decimal string (trailing zeros past `places`
-    allowed, as they change nothing) or a JSON number within the bounds."""
-    digits = rf"(0|[1-9][0-9]*)(\.[0-9]{{1,{places}}}0*)?"
-    sign = r"(-0(\.0+)?|" + digits + ")" if minimum == 0 and not exclusive else digits
-    number: dict[str, Any] = {"type": "number", "maximum": float(le)}
+# The decimal strings each input accepts, as OpenAPI patterns: `DECIMAL_STRING` narrowed to
+# the bounds and places the parser enforces (trailing zeros past the places change nothing,
+# so they are allowed). tests/api/test_openapi_money.py checks each against the parser.
+STAKE_PATTERN = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2}0*)?|0\.(0[1-9]|[1-9][0-9]?)0*)$"
+BANKROLL_PATTERN = r"^(-0(\.0+)?|(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0*)?)$"
+PRICE_PATTERN = (
+    r"^(1\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2})0*"
+    r"|([2-9]|[1-9][0-9]{1,2})(\.[0-9]{1,3}0*)?"
+    r"|1000(\.0+)?)$"
+)
+
+
+def _input_schema(
+    places: int, pattern: str, *, minimum: Decimal, exclusive: bool, le: Decimal
+) -> Any:
+    """What the parser accepts, as JSON Schema: a decimal string or a JSON number within the
+    bounds with at most `places` decimal places."""
+    number: dict[str, Any] = {
+        "type": "number",
+        "maximum": float(le),
+        "multipleOf": float(quantum(places)),
+    }
     number["exclusiveMinimum" if exclusive else "minimum"] = float(minimum)
-    return WithJsonSchema({"anyOf": [{"type": "string", "pattern": f"^{sign}$"}, number]})
+    return WithJsonSchema({"anyOf": [{"type": "string", "pattern": pattern}, number]})
 
 
 def _out(places: int) -> PlainSerializer:
@@ -69,17 +85,17 @@ _STRING = WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"})
 Stake = Annotated[
     Decimal,
     _decimal_input(2, gt=Decimal(0), le=MONEY_MAX),
-    _input_schema(2, minimum=Decimal(0), exclusive=True, le=MONEY_MAX),
+    _input_schema(2, STAKE_PATTERN, minimum=Decimal(0), exclusive=True, le=MONEY_MAX),
 ]
 Bankroll = Annotated[
     Decimal,
     _decimal_input(2, ge=Decimal(0), le=MONEY_MAX),
-    _input_schema(2, minimum=Decimal(0), exclusive=False, le=MONEY_MAX),
+    _input_schema(2, BANKROLL_PATTERN, minimum=Decimal(0), exclusive=False, le=MONEY_MAX),
 ]
 Price = Annotated[
     Decimal,
     _decimal_input(3, ge=PRICE_MIN, le=PRICE_MAX),
-    _input_schema(3, minimum=PRICE_MIN, exclusive=False, le=PRICE_MAX),
+    _input_schema(3, PRICE_PATTERN, minimum=PRICE_MIN, exclusive=False, le=PRICE_MAX),
 ]
 
 # Outputs: money 2 places, prices 3, ratios 4, as strings.

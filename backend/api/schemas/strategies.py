@@ -8,6 +8,7 @@ from pydantic import ConfigDict, StringConstraints
 from backend.api.schemas.common import (
     InputModel,
     Name,
+    NulFree,
     OutputModel,
     PatchModel,
     Storable,
@@ -16,9 +17,11 @@ from backend.api.schemas.common import (
 from backend.api.schemas.money import Bankroll, MoneyOut, RatioOut, Stake
 
 StrategyStatus = Literal["active", "paused", "killed"]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), Storable]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=1000), Storable, NulFree
+]
 Reason = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Storable
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Storable, NulFree
 ]
 
 
