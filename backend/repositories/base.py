@@ -39,7 +39,7 @@ from backend.core.transaction import raw_execute
 from backend.core.unit_session import UnitSession
 from backend.models.base import Base
 from backend.repositories.cursor import decode_cursor, encode_cursor
-from backend.repositories.pages import Page, PageStatement, View, page_of
+from backend.repositories.pages import Page, PageStatement, View, Where, page_of
 
 ModelT = TypeVar("ModelT", bound=Base)
 
@@ -232,50 +232,45 @@ class Repository(Generic[ModelT]):
     def list(
         self,
         *,
-        filters: Sequence[ColumnElement[bool]] = (),
+        where: Sequence[Where] = (),
         order_by: Sequence[InstrumentedAttribute[Any]] = (),
         cursor: str | None = None,
         limit: int = 50,
         include_total: bool = False,
-        options: Sequence[ORMOption] = (),
         view: View | None = None,
     ) -> Page[Any]:
-        """One keyset page, ascending on `order_by` plus the primary key as the tiebreaker.
-        Items are entities, or what `view.build` makes of each row when a view is given."""
+        """One keyset page, ascending on `order_by` plus the primary key as the tiebreaker:
+        the read model's rows (`view`, else the repository's `list_view`) or, for a repository
+        without one, entities.
+
+        One statement per page. Each shape of page (view, order keys, filters, first page or
+        after a cursor) is built and compiled once; its filters' values, limit and cursor are
+        bound as parameters, and a read model's page runs on the DBAPI cursor (rows as
+        tuples, no ORM)."""
         view = view if view is not None else self.list_view
         pk = self._pk()
         keys = [*order_by]
         if not keys or keys[-1] is not pk:
             keys.append(pk)
         scope = f"{self.model_type.__tablename__}:{','.join(k.key for k in keys)}"
-
-        stmt = self.select().where(*filters)
-        total = self._count_stmt(stmt) if include_total else None
         after = None
         if cursor is not None:
             types = [k.property.columns[0].type.python_type for k in keys]
             after = decode_cursor(scope, cursor, types)
+        page = self._page_statement(view, tuple(keys), after is not None, tuple(where))
+        params = self.scope_params({"page_limit": limit + 1})
+        for i, condition in enumerate(where):
+            params[f"where_{i}"] = condition.bound()
+        for i, value in enumerate(after or ()):
+            params[f"after_{i}"] = value
+        total = None
+        if include_total:
+            total = int(self.session.scalar(page.count, params) or 0)
         rows: list[Any]
-        positions: tuple[int, ...] | None = None  # order keys' places in tuple rows
-        if not filters and not options:
-            # The unfiltered listing (a feed's or dashboard's first and next pages): one
-            # statement per shape, built once, its limit and cursor bound as parameters; a
-            # read model's page runs as plain SQL on the cursor (rows as tuples).
-            page = self._page_statement(view, tuple(keys), after is not None)
-            params = self.scope_params({"page_limit": limit + 1})
-            for i, value in enumerate(after or ()):
-                params[f"after_{i}"] = value
-            if view is not None:
-                rows = self._raw(page.sql, driver_params(params)).fetchall()
-                positions = page.key_positions
-            else:
-                rows = list(self.session.scalars(page.statement, params).unique())
+        if view is not None:
+            rows = self._raw(page.sql, driver_params(params)).fetchall()
         else:
-            stmt = page_of(stmt, keys, after, view, limit + 1)
-            if view is not None:
-                rows = list(self.session.execute(stmt))
-            else:
-                rows = list(self.session.scalars(stmt.options(*options)).unique())
+            rows = list(self.session.scalars(page.statement, params).unique())
 
         next_cursor = None
         if len(rows) > limit:
@@ -283,36 +278,47 @@ class Repository(Generic[ModelT]):
             last = rows[-1]
             values = (
                 [getattr(last, k.key) for k in keys]
-                if positions is None
-                else [last[i] for i in positions]
+                if view is None
+                else [last[i] for i in page.key_positions]
             )
             next_cursor = encode_cursor(scope, values)
         items = rows if view is None else [view.build(row) for row in rows]
         return Page(items=items, next_cursor=next_cursor, total=total, plain=view is not None)
 
-    # Per (class, view, order keys, with cursor): the unfiltered page statement (see `list`).
+    # Per (class, view, order keys, with cursor, filter shapes): the page statement.
     _page_statements: ClassVar[dict[tuple[Any, ...], PageStatement]] = {}
 
     def _page_statement(
-        self, view: View | None, keys: tuple[InstrumentedAttribute[Any], ...], after: bool
+        self,
+        view: View | None,
+        keys: tuple[InstrumentedAttribute[Any], ...],
+        after: bool,
+        where: tuple[Where, ...],
     ) -> PageStatement:
         # Views are class-level constants: their id is stable for the life of the process.
-        memo_key = (type(self), id(view), tuple(k.key for k in keys), after)
+        memo_key = (
+            type(self),
+            id(view),
+            tuple(k.key for k in keys),
+            after,
+            tuple(w.shape for w in where),
+        )
         found = Repository._page_statements.get(memo_key)
         if found is not None:
             return found
+        filtered = self.scoped_by_param(select(self.model_type)).where(
+            *(w.clause(f"where_{i}") for i, w in enumerate(where))
+        )
         bound = [bindparam(f"after_{i}", type_=k.type) for i, k in enumerate(keys)]
         stmt = page_of(
-            self.scoped_by_param(select(self.model_type)),
-            keys,
-            bound if after else None,
-            view,
-            bindparam("page_limit", type_=Integer),
+            filtered, keys, bound if after else None, view, bindparam("page_limit", type_=Integer)
         )
+        count = select(func.count()).select_from(filtered.subquery())
         names = list(stmt.selected_columns.keys())
         positions = tuple(names.index(k.key) for k in keys) if view is not None else ()
         sql = str(stmt.compile(dialect=self.session.get_bind().dialect))
-        found = Repository._page_statements[memo_key] = PageStatement(stmt, sql, positions)
+        found = PageStatement(stmt, sql, positions, count)
+        Repository._page_statements[memo_key] = found
         return found
 
     def _count_stmt(self, stmt: Select[Any]) -> int:

@@ -10,8 +10,10 @@ from typing import Any, ClassVar
 
 from sqlalchemy import text
 
+from backend.core.timestamps import TIMESTAMP_RE
 from backend.models.odds import OddsSnapshot
 from backend.repositories.base import Repository
+from backend.repositories.pages import View
 
 MAX_ID = 2**31 - 1
 COLUMNS = ("match_id", "bookmaker_id", "market", "selection", "price", "captured_at")
@@ -23,11 +25,6 @@ _CREATE_STAGE = """
         captured_at text
     ) ON COMMIT DROP
 """
-# RFC 3339 with an offset; the cast after it catches impossible dates (2024-02-30).
-TIMESTAMP_RE = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[t ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
-    r"(z|[+-][0-9]{2}(:?[0-9]{2})?)$"
-)
 # One pass over the staged rows: the first bad field of each bad row, in row order. CASE
 # evaluates in order, so a cast only runs on text its pattern already accepted.
 _FIND_INVALID = text(r"""
@@ -112,6 +109,10 @@ class Snapshot:
 
 class OddsRepository(Repository[OddsSnapshot]):
     model_type: ClassVar[type[Any]] = OddsSnapshot
+    list_view = View.of(
+        OddsSnapshot,
+        ("id", "match_id", "bookmaker_id", "market", "selection", "price", "captured_at"),
+    )
     entity_name = "odds snapshot"
 
     def stage(self, csv_rows: bytes | str, columns: Sequence[str] = COLUMNS) -> None:

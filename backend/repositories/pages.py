@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, or_, tuple_
 
 ItemT = TypeVar("ItemT")
 
@@ -51,6 +51,7 @@ class PageStatement:
     statement: Select[Any]
     sql: str  # the same, compiled for the psycopg2 cursor (%(name)s parameters)
     key_positions: tuple[int, ...]  # where the order keys are in a read model's row
+    count: Select[Any]  # the count of all rows the filters match (include_total)
 
 
 def page_of(
@@ -69,3 +70,43 @@ def page_of(
         for target, onclause in view.joins:
             stmt = stmt.join(target, onclause)
     return stmt.order_by(*keys).limit(limit)
+
+
+Op = Literal["eq", "ge", "lt", "contains", "null"]
+
+
+@dataclass(frozen=True)
+class Where:
+    """One filter of a listing as a typed value: `column <op> value` (`either`: a second
+    column, matched by the same value: home or away team). Values are bound parameters, so
+    each combination of filters (its `shape`) is one statement, built and compiled once."""
+
+    column: Any  # InstrumentedAttribute
+    value: Any = None
+    op: Op = "eq"
+    either: Any = None
+
+    @property
+    def shape(self) -> tuple[str, str, str | None]:
+        return (self.column.key, self.op, None if self.either is None else self.either.key)
+
+    def clause(self, name: str) -> ColumnElement[bool]:
+        if self.op == "null":
+            return self.column.is_(None)  # type: ignore[no-any-return]
+        param = bindparam(name, type_=self.column.type)
+        if self.op == "contains":
+            return self.column.ilike(param, escape="/")  # type: ignore[no-any-return]
+        if self.op == "ge":
+            return self.column >= param  # type: ignore[no-any-return]
+        if self.op == "lt":
+            return self.column < param  # type: ignore[no-any-return]
+        if self.either is not None:
+            return or_(self.column == param, self.either == param)
+        return self.column == param  # type: ignore[no-any-return]
+
+    def bound(self) -> Any:
+        """The parameter's value (a substring search escapes LIKE's wildcards)."""
+        if self.op == "contains":
+            escaped = str(self.value).replace("/", "//").replace("%", "/%").replace("_", "/_")
+            return f"%{escaped}%"
+        return self.value

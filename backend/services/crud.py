@@ -9,25 +9,29 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement
-from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.interfaces import ORMOption
 
 from backend.core.errors import NotFound
 from backend.core.versioning import ExpectedVersion
 from backend.models.base import Base
 from backend.repositories.base import Repository
-from backend.repositories.pages import Page, View
 from backend.repositories.unit_of_work import UnitOfWork
 
 T = TypeVar("T", bound=Base)
 Selector = Callable[[UnitOfWork], Repository[T]]
 
 
-def create(uow: UnitOfWork, repo: Selector[T], obj: T, options: Sequence[ORMOption] = ()) -> T:
-    created = repo(uow).add(obj)
+def create(
+    uow: UnitOfWork,
+    repo: Selector[T],
+    fields: Mapping[str, Any],
+    options: Sequence[ORMOption] = (),
+) -> T:
+    """A new entity of the repository's model from validated `fields`, committed."""
+    repository = repo(uow)
+    created = repository.add(repository.model_type(**fields))
     if options:
-        created = repo(uow).get_one(_ident(created), options=options)
+        created = repository.get_one(_ident(created), options=options)
     uow.commit()
     return created
 
@@ -56,29 +60,6 @@ def read(uow: UnitOfWork, repo: Selector[Any], ident: Any) -> Mapping[str, Any]:
         return load()
     found: Mapping[str, Any] = cache.get_or_load(ident, load)
     return found
-
-
-def list_page(
-    uow: UnitOfWork,
-    repo: Selector[T],
-    *,
-    filters: Sequence[ColumnElement[bool]],
-    order_by: Sequence[InstrumentedAttribute[Any]],
-    cursor: str | None,
-    limit: int,
-    include_total: bool,
-    options: Sequence[ORMOption] = (),
-    view: View | None = None,
-) -> Page[Any]:
-    return repo(uow).list(
-        filters=filters,
-        order_by=order_by,
-        cursor=cursor,
-        limit=limit,
-        include_total=include_total,
-        options=options,
-        view=view,
-    )
 
 
 def update(

@@ -11,14 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from psycopg2 import DataError
-from sqlalchemy import ColumnElement
 from sqlalchemy.exc import DBAPIError
 
 from backend.core.db_errors import sqlstate
 from backend.core.errors import InvalidInput, NotFound
-from backend.models.odds import OddsSnapshot
 from backend.repositories.odds import COLUMNS, BadRow
-from backend.repositories.pages import Page
 from backend.repositories.unit_of_work import UnitOfWork
 
 MAX_ROWS = 100_000
@@ -209,26 +206,3 @@ def closing_odds(uow: UnitOfWork, match_id: int) -> Sequence[Any]:
     if found is None:
         raise NotFound("match", match_id)
     return found
-
-
-def history(
-    uow: UnitOfWork,
-    match_id: int,
-    filters: Sequence[ColumnElement[bool]],
-    cursor: str | None,
-    limit: int,
-    include_total: bool,
-) -> Page[OddsSnapshot]:
-    """Every snapshot of an existing match (404 otherwise), by capture time then id.
-
-    One statement per page; only an empty first page asks whether the match exists."""
-    page = uow.odds.list(
-        filters=[OddsSnapshot.match_id == match_id, *filters],
-        order_by=[OddsSnapshot.captured_at],
-        cursor=cursor,
-        limit=limit,
-        include_total=include_total,
-    )
-    if not page.items and cursor is None:
-        uow.matches.get_one(match_id)
-    return page

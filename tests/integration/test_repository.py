@@ -19,6 +19,7 @@ from backend.core.errors import (
 )
 from backend.models import Match, Team
 from backend.repositories.cursor import InvalidCursor
+from backend.repositories.pages import Where
 from backend.repositories.reference import MatchRepository, TeamRepository
 from backend.repositories.trading import StrategyRepository
 from backend.repositories.unit_of_work import UnitOfWork
@@ -63,7 +64,7 @@ def test_keyset_pages_cover_every_row_once_with_a_stable_total(uow: UnitOfWork) 
         seen, cursor, totals = [], None, set()
         while True:
             page = uow.teams.list(
-                filters=[Team.league == tag],
+                where=[Where(Team.league, tag)],
                 order_by=[Team.name],
                 cursor=cursor,
                 limit=3,

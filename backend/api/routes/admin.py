@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Request, Response
 from backend.api.deps import AdminDep, IfMatchDep, PageDep, UnitOfWorkDep
 from backend.api.docs import responses
 from backend.api.responses import PRIVATE, json_response, page_response, resource_response
-from backend.api.routes.audit import audit_page
 from backend.api.routing import ApiRoute
 from backend.api.schemas.audit import Action, AuditRead, EntityType
 from backend.api.schemas.common import PageOf, QueryText
@@ -22,9 +21,7 @@ from backend.api.schemas.tenants import (
     TenantRead,
     TenantUpdate,
 )
-from backend.models.audit import AuditLog
-from backend.models.tenancy import Tenant
-from backend.services import crud, tenancy
+from backend.services import crud, listing, tenancy
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=ApiRoute)
 
@@ -54,15 +51,7 @@ def create_tenant(body: TenantCreate, uow: UnitOfWorkDep, _: AdminDep) -> Respon
 @router.get("/tenants", response_model=PageOf[TenantRead], responses=responses(403, 422))
 def list_tenants(uow: UnitOfWorkDep, page: PageDep, _: AdminDep) -> Response:
     """List tenants, ordered by creation time then id."""
-    result = uow.run(
-        crud.list_page,
-        tenancy.tenants,
-        filters=[],
-        order_by=[Tenant.created_at],
-        cursor=page.cursor,
-        limit=page.limit,
-        include_total=page.include_total,
-    )
+    result = uow.run(listing.tenants, page)
     return page_response(TenantRead, result, headers=PRIVATE)
 
 
@@ -125,13 +114,16 @@ def revoke_api_key(key_id: uuid.UUID, uow: UnitOfWorkDep, _: AdminDep) -> Respon
 def admin_audit(
     uow: UnitOfWorkDep,
     page: PageDep,
-    _: AdminDep,
+    principal: AdminDep,
     entity_type: Annotated[EntityType | None, Query()] = None,
     entity_id: Annotated[QueryText | None, Query(max_length=64)] = None,
     action: Annotated[Action | None, Query()] = None,
 ) -> Response:
     """Audit entries of reference data, tenants and keys, ordered by time then id."""
-    return audit_page(uow, page, AuditLog.tenant_id.is_(None), entity_type, entity_id, action)
+    result = uow.run(
+        listing.audit, page, principal, entity_type=entity_type, entity_id=entity_id, action=action
+    )
+    return page_response(AuditRead, result, headers=PRIVATE)
 
 
 @router.get("/cache", responses=responses(403))

@@ -12,8 +12,7 @@ from backend.api.responses import page_response, resource_response
 from backend.api.routing import ApiRoute
 from backend.api.schemas.bookmakers import BookmakerCreate, BookmakerRead, BookmakerUpdate
 from backend.api.schemas.common import PageOf
-from backend.models.reference import Bookmaker
-from backend.services import crud
+from backend.services import crud, listing
 from backend.services.reference import bookmakers
 
 router = APIRouter(prefix="/v1/bookmakers", tags=["bookmakers"], route_class=ApiRoute)
@@ -22,7 +21,7 @@ router = APIRouter(prefix="/v1/bookmakers", tags=["bookmakers"], route_class=Api
 @router.post("", status_code=201, response_model=BookmakerRead, responses=responses(403, 409, 422))
 def create_bookmaker(body: BookmakerCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Create a bookmaker (admin). Names are unique, case-insensitively."""
-    bookmaker = uow.run(crud.create, bookmakers, Bookmaker(**body.model_dump()))
+    bookmaker = uow.run(crud.create, bookmakers, body.model_dump())
     return resource_response(
         BookmakerRead.model_validate(bookmaker),
         version=bookmaker.version,
@@ -38,16 +37,7 @@ def list_bookmakers(
     is_sharp: Annotated[bool | None, Query()] = None,
 ) -> Response:
     """List bookmakers, ordered by name then id."""
-    filters = [] if is_sharp is None else [Bookmaker.is_sharp == is_sharp]
-    result = uow.run(
-        crud.list_page,
-        bookmakers,
-        filters=filters,
-        order_by=[Bookmaker.name],
-        cursor=page.cursor,
-        limit=page.limit,
-        include_total=page.include_total,
-    )
+    result = uow.run(listing.bookmakers, page, is_sharp=is_sharp)
     return page_response(BookmakerRead, result)
 
 

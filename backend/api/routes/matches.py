@@ -10,7 +10,7 @@ from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, 
 from backend.api.docs import responses
 from backend.api.responses import json_response, page_response, resource_response
 from backend.api.routing import ApiRoute
-from backend.api.schemas.common import MAX_ID, PageOf, QueryText, ShortText, Timestamp
+from backend.api.schemas.common import PageOf, QueryText, ShortText, Timestamp
 from backend.api.schemas.matches import (
     CancelRead,
     MatchCreate,
@@ -20,9 +20,8 @@ from backend.api.schemas.matches import (
     ResultBody,
     ResultRead,
 )
-from backend.models.reference import Match
 from backend.repositories.reference import MatchRepository
-from backend.services import crud, settlement
+from backend.services import crud, listing, settlement
 from backend.services.reference import ensure_not_finished, ensure_scheduled, matches
 
 router = APIRouter(prefix="/v1/matches", tags=["matches"], route_class=ApiRoute)
@@ -33,7 +32,7 @@ WITH_TEAMS = MatchRepository.with_teams
 @router.post("", status_code=201, response_model=MatchRead, responses=responses(403, 409, 422))
 def create_match(body: MatchCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Create a match (admin). Kickoffs in the past are allowed: history is imported this way."""
-    match = uow.run(crud.create, matches, Match(**body.model_dump()), WITH_TEAMS)
+    match = uow.run(crud.create, matches, body.model_dump(), WITH_TEAMS)
     return resource_response(
         MatchRead.model_validate(match),
         version=match.version,
@@ -54,31 +53,15 @@ def list_matches(
     kickoff_to: Annotated[Timestamp | None, Query(description="Exclusive")] = None,
 ) -> Response:
     """List matches, ordered by kickoff then id; both teams embedded."""
-    filters = []
-    if team_id is not None:
-        # An id no team can have matches nothing (not a database error).
-        filters.append(
-            MatchRepository.involving_team(team_id) if 0 < team_id <= MAX_ID else Match.id < 0
-        )
-    if league is not None:
-        filters.append(Match.league == league)
-    if season is not None:
-        filters.append(Match.season == season)
-    if status is not None:
-        filters.append(Match.status == status)
-    if kickoff_from is not None:
-        filters.append(Match.kickoff_at >= kickoff_from)
-    if kickoff_to is not None:
-        filters.append(Match.kickoff_at < kickoff_to)
     result = uow.run(
-        crud.list_page,
-        matches,
-        filters=filters,
-        order_by=[Match.kickoff_at],
-        cursor=page.cursor,
-        limit=page.limit,
-        include_total=page.include_total,
-        view=MatchRepository.view,
+        listing.matches,
+        page,
+        team_id=team_id,
+        league=league,
+        season=season,
+        status=status,
+        kickoff_from=kickoff_from,
+        kickoff_to=kickoff_to,
     )
     return page_response(MatchRead, result)
 

@@ -13,9 +13,15 @@ from backend.api.docs import responses
 from backend.api.problems import ApiProblem
 from backend.api.responses import json_response, page_response
 from backend.api.routing import ApiRoute, is_json_media_type
-from backend.api.schemas.common import MAX_ID, PageOf, Timestamp
-from backend.api.schemas.odds import BatchRead, SnapshotList, SnapshotRead
-from backend.models.odds import OddsSnapshot
+from backend.api.schemas.common import PageOf, Timestamp
+from backend.api.schemas.odds import (
+    BatchRead,
+    SnapshotList,
+    SnapshotRead,
+    snapshot_batch_schema,
+    snapshot_csv_schema,
+)
+from backend.services import listing
 from backend.services import odds as service
 
 router = APIRouter(tags=["odds"], route_class=ApiRoute)
@@ -25,14 +31,10 @@ _BATCH_BODY = {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["snapshots"],
-                    "properties": {"snapshots": {"type": "array"}},
-                }
+                "schema": snapshot_batch_schema(service.MAX_ROWS),
             },
             "text/csv": {
-                "schema": {"type": "string"},
+                "schema": snapshot_csv_schema(),
                 "example": "match_id,bookmaker_id,market,selection,price,captured_at\n"
                 "1,1,1x2,home,2.150,2024-08-16T18:00:00Z\n",
             },
@@ -102,17 +104,12 @@ def odds_history(
     selection: Annotated[Literal["home", "draw", "away", "over", "under"] | None, Query()] = None,
 ) -> Response:
     """Every snapshot of a match, by capture time then id."""
-    filters = []
-    if bookmaker_id is not None:
-        in_range = 0 < bookmaker_id <= MAX_ID
-        filters.append(
-            OddsSnapshot.bookmaker_id == bookmaker_id if in_range else OddsSnapshot.id < 0
-        )
-    if market is not None:
-        filters.append(OddsSnapshot.market == market)
-    if selection is not None:
-        filters.append(OddsSnapshot.selection == selection)
     result = uow.run(
-        service.history, match_id, filters, page.cursor, page.limit, page.include_total
+        listing.odds_history,
+        page,
+        match_id,
+        bookmaker_id=bookmaker_id,
+        market=market,
+        selection=selection,
     )
     return page_response(SnapshotRead, result)

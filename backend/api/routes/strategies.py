@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -24,14 +24,13 @@ from backend.api.schemas.strategies import (
     StrategyStatus,
     StrategyUpdate,
 )
-from backend.models.trading import Strategy
-from backend.services import crud
+from backend.services import crud, listing
 from backend.services import strategies as service
 
 router = APIRouter(tags=["strategies"], route_class=ApiRoute)
 
 
-def _one(strategy: Strategy, status: int = 200, location: str | None = None) -> Response:
+def _one(strategy: Any, status: int = 200, location: str | None = None) -> Response:
     return resource_response(
         StrategyRead.model_validate(strategy),
         version=strategy.version,
@@ -61,16 +60,7 @@ def list_strategies(
     status: Annotated[StrategyStatus | None, Query()] = None,
 ) -> Response:
     """Your strategies, ordered by creation time then id."""
-    filters = [] if status is None else [Strategy.status == status]
-    result = uow.run(
-        crud.list_page,
-        service.strategies,
-        filters=filters,
-        order_by=[Strategy.created_at],
-        cursor=page.cursor,
-        limit=page.limit,
-        include_total=page.include_total,
-    )
+    result = uow.run(listing.strategies, page, status=status)
     return page_response(StrategyRead, result, headers=PRIVATE)
 
 

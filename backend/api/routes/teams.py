@@ -12,8 +12,7 @@ from backend.api.responses import page_response, resource_response
 from backend.api.routing import ApiRoute
 from backend.api.schemas.common import PageOf, QueryText, ShortText
 from backend.api.schemas.teams import TeamCreate, TeamRead, TeamUpdate
-from backend.models.reference import Team
-from backend.services import crud
+from backend.services import crud, listing
 from backend.services.reference import teams
 
 router = APIRouter(prefix="/v1/teams", tags=["teams"], route_class=ApiRoute)
@@ -22,7 +21,7 @@ router = APIRouter(prefix="/v1/teams", tags=["teams"], route_class=ApiRoute)
 @router.post("", status_code=201, response_model=TeamRead, responses=responses(403, 409, 422))
 def create_team(body: TeamCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Create a team (admin). Names are unique, case-insensitively."""
-    team = uow.run(crud.create, teams, Team(**body.model_dump()))
+    team = uow.run(crud.create, teams, body.model_dump())
     return resource_response(
         TeamRead.model_validate(team),
         version=team.version,
@@ -43,22 +42,7 @@ def list_teams(
     ] = None,
 ) -> Response:
     """List teams, ordered by name then id."""
-    filters = []
-    if league is not None:
-        filters.append(Team.league == league)
-    if country is not None:
-        filters.append(Team.country == country)
-    if q:
-        filters.append(Team.name.icontains(q, autoescape=True))
-    result = uow.run(
-        crud.list_page,
-        teams,
-        filters=filters,
-        order_by=[Team.name],
-        cursor=page.cursor,
-        limit=page.limit,
-        include_total=page.include_total,
-    )
+    result = uow.run(listing.teams, page, league=league, country=country, q=q)
     return page_response(TeamRead, result)
 
 

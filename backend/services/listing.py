@@ -1,0 +1,182 @@
+"""The listings: each resource's keyset pages, its filters as typed keyword arguments.
+
+Routes hand over what they parsed; the filters become `Where` values here (one statement per
+combination of filters, compiled once), in the order and with the read model the API
+documents. An id no row can have (outside the column's range) matches nothing: the page is
+empty, never a database error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Protocol
+
+from backend.core.principal import Principal
+from backend.models.audit import AuditLog
+from backend.models.odds import OddsSnapshot
+from backend.models.reference import Bookmaker, Match, Team
+from backend.models.tenancy import Tenant
+from backend.models.trading import Bet, Strategy
+from backend.repositories.pages import Page, Where
+from backend.repositories.reference import MatchRepository
+from backend.repositories.unit_of_work import UnitOfWork
+
+MAX_ID = 2**31 - 1
+NO_ID = -1  # ids are positive: a filter on it matches nothing
+
+
+class PageRequest(Protocol):
+    """Which page: its size, the cursor it follows, whether to count every matching row."""
+
+    @property
+    def limit(self) -> int: ...
+    @property
+    def cursor(self) -> str | None: ...
+    @property
+    def include_total(self) -> bool: ...
+
+
+def _id(value: int) -> int:
+    return value if 0 < value <= MAX_ID else NO_ID
+
+
+def _equal(**pairs: tuple[Any, Any]) -> list[Where]:
+    """`Where` for each given (column, value) pair whose value is not None."""
+    return [Where(column, value) for column, value in pairs.values() if value is not None]
+
+
+def teams(
+    uow: UnitOfWork,
+    page: PageRequest,
+    *,
+    league: str | None = None,
+    country: str | None = None,
+    q: str | None = None,
+) -> Page[Any]:
+    """Teams by name then id; `q` is a case-insensitive substring of the name."""
+    where = _equal(league=(Team.league, league), country=(Team.country, country))
+    if q:
+        where.append(Where(Team.name, q, "contains"))
+    return _page(uow.teams, page, where, Team.name)
+
+
+def bookmakers(uow: UnitOfWork, page: PageRequest, *, is_sharp: bool | None = None) -> Page[Any]:
+    """Bookmakers by name then id."""
+    return _page(uow.bookmakers, page, _equal(sharp=(Bookmaker.is_sharp, is_sharp)), Bookmaker.name)
+
+
+def matches(
+    uow: UnitOfWork,
+    page: PageRequest,
+    *,
+    team_id: int | None = None,
+    league: str | None = None,
+    season: str | None = None,
+    status: str | None = None,
+    kickoff_from: datetime | None = None,
+    kickoff_to: datetime | None = None,
+) -> Page[Any]:
+    """Matches by kickoff then id, both teams embedded (`team_id`: home or away)."""
+    where = _equal(
+        league=(Match.league, league), season=(Match.season, season), status=(Match.status, status)
+    )
+    if team_id is not None:
+        where.append(Where(Match.home_team_id, _id(team_id), either=Match.away_team_id))
+    if kickoff_from is not None:
+        where.append(Where(Match.kickoff_at, kickoff_from, "ge"))
+    if kickoff_to is not None:
+        where.append(Where(Match.kickoff_at, kickoff_to, "lt"))
+    return _page(uow.matches, page, where, Match.kickoff_at, view=MatchRepository.view)
+
+
+def tenants(uow: UnitOfWork, page: PageRequest) -> Page[Any]:
+    """Tenants by creation time then id."""
+    return _page(uow.tenants, page, [], Tenant.created_at)
+
+
+def strategies(uow: UnitOfWork, page: PageRequest, *, status: str | None = None) -> Page[Any]:
+    """The tenant's strategies by creation time then id."""
+    return _page(
+        uow.strategies, page, _equal(status=(Strategy.status, status)), Strategy.created_at
+    )
+
+
+def bets(
+    uow: UnitOfWork,
+    page: PageRequest,
+    *,
+    strategy_id: uuid.UUID | None = None,
+    match_id: int | None = None,
+    status: str | None = None,
+) -> Page[Any]:
+    """The tenant's bets by placement time then id."""
+    where = _equal(
+        strategy=(Bet.strategy_id, strategy_id),
+        match=(Bet.match_id, None if match_id is None else _id(match_id)),
+        status=(Bet.status, status),
+    )
+    return _page(uow.bets, page, where, Bet.placed_at)
+
+
+def audit(
+    uow: UnitOfWork,
+    page: PageRequest,
+    principal: Principal,
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    action: str | None = None,
+) -> Page[Any]:
+    """Audit entries by time then id: a tenant's own, or (admin) those of reference data,
+    tenants and keys, which carry no tenant."""
+    scope = (
+        Where(AuditLog.tenant_id, principal.tenant_id)
+        if principal.tenant_id is not None
+        else Where(AuditLog.tenant_id, op="null")
+    )
+    where = [
+        scope,
+        *_equal(
+            type=(AuditLog.entity_type, entity_type),
+            id=(AuditLog.entity_id, entity_id),
+            action=(AuditLog.action, action),
+        ),
+    ]
+    return _page(uow.audit_log, page, where, AuditLog.occurred_at)
+
+
+def odds_history(
+    uow: UnitOfWork,
+    page: PageRequest,
+    match_id: int,
+    *,
+    bookmaker_id: int | None = None,
+    market: str | None = None,
+    selection: str | None = None,
+) -> Page[Any]:
+    """Every snapshot of an existing match (404 otherwise), by capture time then id. One
+    statement per page; only an empty first page asks whether the match exists."""
+    where = [
+        Where(OddsSnapshot.match_id, match_id),
+        *_equal(
+            book=(OddsSnapshot.bookmaker_id, None if bookmaker_id is None else _id(bookmaker_id)),
+            market=(OddsSnapshot.market, market),
+            selection=(OddsSnapshot.selection, selection),
+        ),
+    ]
+    result = _page(uow.odds, page, where, OddsSnapshot.captured_at)
+    if not result.items and page.cursor is None:
+        uow.matches.get_one(match_id)
+    return result
+
+
+def _page(repo: Any, page: PageRequest, where: list[Where], order: Any, **kw: Any) -> Page[Any]:
+    return repo.list(  # type: ignore[no-any-return]
+        where=where,
+        order_by=[order],
+        cursor=page.cursor,
+        limit=page.limit,
+        include_total=page.include_total,
+        **kw,
+    )
