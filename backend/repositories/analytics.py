@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Select, bindparam, select, text
 
 from backend.models.analytics import HeadToHead, TeamProfile
+from backend.models.reference import Team
+from backend.repositories.base import SqlRepository
 
 _RESULTS = """
     results AS (
@@ -105,22 +107,56 @@ class Recomputed:
     pairs: int
 
 
-class AnalyticsRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+TEAM_FIELDS = (
+    "id", "name", "country", "league", "created_at", "updated_at", "created_by", "updated_by",
+    "version",
+)  # fmt: skip
+PROFILE_FIELDS = (
+    "matches", "goals_for", "goals_against", "wins", "draws", "home_matches", "home_wins",
+    "away_matches", "away_wins", "form", "computed_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """A team's columns and its profile's (None before the first recompute that saw it)."""
+
+    team: dict[str, Any]
+    profile: dict[str, Any] | None
+
+
+class AnalyticsRepository(SqlRepository):
+    # The team and its profile in one statement (a LEFT JOIN tells "no team" from "no
+    # profile yet"), built once.
+    _profile: ClassVar[Select[Any] | None] = None
 
     def recompute(self) -> Recomputed:
         teams = self.session.execute(_PROFILES).scalar_one()
         pairs = self.session.execute(_PAIRS).scalar_one()
         return Recomputed(teams=teams, pairs=pairs)
 
-    def profile(self, team_id: int) -> TeamProfile | None:
-        stmt = (
-            select(TeamProfile)
-            .where(TeamProfile.team_id == team_id)
-            .options(joinedload(TeamProfile.team, innerjoin=True))
-        )
-        return self.session.scalars(stmt).one_or_none()
+    def profile(self, team_id: int) -> ProfileRow | None:
+        """None: no such team."""
+        stmt = AnalyticsRepository._profile
+        if stmt is None:
+            stmt = (
+                select(
+                    *(getattr(Team, f) for f in TEAM_FIELDS),
+                    TeamProfile.team_id.label("profiled"),
+                    *(getattr(TeamProfile, f) for f in PROFILE_FIELDS),
+                )
+                .select_from(Team)
+                .outerjoin(TeamProfile, TeamProfile.team_id == Team.id)
+                .where(Team.id == bindparam("team_id"))
+            )
+            AnalyticsRepository._profile = stmt
+        row = self.connection().execute(stmt, {"team_id": team_id}).one_or_none()
+        if row is None:
+            return None
+        team = dict(zip(TEAM_FIELDS, row, strict=False))
+        rest = row[len(TEAM_FIELDS) :]
+        profile = None if rest[0] is None else dict(zip(PROFILE_FIELDS, rest[1:], strict=True))
+        return ProfileRow(team, profile)
 
     def pair(self, team_a: int, team_b: int) -> HeadToHead | None:
         low, high = sorted((team_a, team_b))

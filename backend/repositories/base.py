@@ -75,17 +75,10 @@ def driver_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in params.items()}
 
 
-class Repository(Generic[ModelT]):
-    """CRUD and keyset listing for one model. Subclasses set `model_type` and add named queries."""
-
-    model_type: ClassVar[type[Any]]
-    entity_name: ClassVar[str] = "resource"
-    # The query cache serving `get` by id for this model (reference data), if any.
-    cache_name: ClassVar[str | None] = None
-    # Constraint name -> message for the domain error raised when it is violated.
-    constraint_messages: ClassVar[Mapping[str, str]] = {}
-    # The read model `list` pages are built from when the caller names none (None: entities).
-    list_view: ClassVar[View | None] = None
+class SqlRepository:
+    """A repository's access to its unit of work: the session, opened only when the ORM is
+    needed, and the connection its plain SQL runs on (a read-only unit may need no session
+    at all)."""
 
     def __init__(self, session: Session | SessionSource) -> None:
         # A Session, or the unit of work, which opens its session (or, for a read-only unit,
@@ -103,6 +96,27 @@ class Repository(Generic[ModelT]):
         if isinstance(source, Session):
             return transaction_connection(source)
         return source.connection()
+
+    def _raw(self, statement: str | PreparedSQL, params: Mapping[str, Any]) -> Any:
+        """Plain SQL on the unit's connection: the DBAPI cursor, its rows as tuples."""
+        return raw_execute(self.connection(), statement, params)
+
+    def compiled(self, stmt: Any) -> str:
+        """`stmt` as the psycopg2 cursor takes it (%(name)s parameters)."""
+        return str(stmt.compile(dialect=self.connection().dialect))
+
+
+class Repository(SqlRepository, Generic[ModelT]):
+    """CRUD and keyset listing for one model. Subclasses set `model_type` and add named queries."""
+
+    model_type: ClassVar[type[Any]]
+    entity_name: ClassVar[str] = "resource"
+    # The query cache serving `get` by id for this model (reference data), if any.
+    cache_name: ClassVar[str | None] = None
+    # Constraint name -> message for the domain error raised when it is violated.
+    constraint_messages: ClassVar[Mapping[str, str]] = {}
+    # The read model `list` pages are built from when the caller names none (None: entities).
+    list_view: ClassVar[View | None] = None
 
     # Per class: the plain by-id SELECT, built once with bound parameters. SQLAlchemy memoizes
     # a statement object's cache key, so reusing it skips building and keying it per call.
@@ -128,7 +142,7 @@ class Repository(Generic[ModelT]):
                 select(*(getattr(self.model_type, a.key) for a in attrs))
             ).where(self._pk() == bindparam("ident"))
             # Compiled by the engine's dialect: psycopg2's %(name)s parameters, for its cursor.
-            sql = str(stmt.compile(dialect=self.session.get_bind().dialect))
+            sql = self.compiled(stmt)
             found = Repository._read_statements[type(self)] = (sql, tuple(a.key for a in attrs))
         return found
 
@@ -154,10 +168,6 @@ class Repository(Generic[ModelT]):
         return params
 
     # -- statements -------------------------------------------------------------------------
-
-    def _raw(self, statement: str | PreparedSQL, params: Mapping[str, Any]) -> Any:
-        """Plain SQL with %(name)s parameters on this unit of work's connection (hot paths)."""
-        return raw_execute(self.connection(), statement, params)
 
     def scoped(self, stmt: Select[Any]) -> Select[Any]:
         """Hook for repositories that restrict every statement (tenant scoping)."""
@@ -316,7 +326,7 @@ class Repository(Generic[ModelT]):
         count = select(func.count()).select_from(filtered.subquery())
         names = list(stmt.selected_columns.keys())
         positions = tuple(names.index(k.key) for k in keys) if view is not None else ()
-        sql = str(stmt.compile(dialect=self.session.get_bind().dialect))
+        sql = self.compiled(stmt)
         found = PageStatement(stmt, sql, positions, count)
         Repository._page_statements[memo_key] = found
         return found

@@ -10,7 +10,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, case, func, select, text
+from sqlalchemy import Select, and_, bindparam, case, func, select, text
 
 from backend.core.prepared import PreparedSQL
 from backend.core.transaction import stage
@@ -85,11 +85,11 @@ _REFUSAL = text("""
       FROM strategies s, matches m
      WHERE s.tenant_id = :tenant AND s.id = :strategy AND m.id = :match
 """)
-_LEADERBOARD = text("""
+_LEADERBOARD = """
     SELECT strategy_id, name, settled, staked, pnl, avg_clv FROM tenant_leaderboard
      ORDER BY avg_clv DESC NULLS LAST, pnl DESC, name, strategy_id
-     LIMIT :limit
-""")
+     LIMIT %(limit)s
+"""
 # The answer is recorded with the transaction's COMMIT (staged: nobody reads a result). An
 # expired record under the key (seen by the placement context, under the key's lock) is
 # deleted first; a live one cannot exist while this transaction holds the lock, and if it
@@ -320,11 +320,25 @@ class BetRepository(TenantRepository[Bet]):
         ).one()
         return Refusal(row.status, row.max_stake, row.bankroll, bool(row.open))
 
-    def performance(self, strategy_id: uuid.UUID) -> Performance:
-        """Counts, money and CLV of one strategy's bets, in one aggregate statement."""
-        with_clv = and_(_SETTLED, Bet.clv.is_not(None))
-        stmt = self.scoped(
-            select(
+    # The strategy's existence and its bets' aggregate in one statement, built once (its
+    # compiled form is then SQLAlchemy's cached one).
+    _performance: ClassVar[Select[Any] | None] = None
+
+    def performance(self, strategy_id: uuid.UUID) -> Performance | None:
+        """Counts, money and CLV of one strategy's bets, in one aggregate statement (None: no
+        such strategy of this tenant)."""
+        stmt = BetRepository._performance
+        if stmt is None:
+            with_clv = and_(_SETTLED, Bet.clv.is_not(None))
+            strategy = bindparam("strategy", type_=Bet.strategy_id.type)
+            tenant = bindparam("tenant", type_=Bet.tenant_id.type)
+            found = (
+                select(Strategy.id)
+                .where(Strategy.id == strategy, Strategy.tenant_id == tenant)
+                .exists()
+            )
+            stmt = select(
+                found,
                 func.count(),
                 func.count().filter(Bet.status == "open"),
                 func.count().filter(_SETTLED),
@@ -333,11 +347,12 @@ class BetRepository(TenantRepository[Bet]):
                 func.coalesce(func.sum(_RETURN).filter(Bet.status == "won"), 0),
                 func.avg(Bet.clv).filter(with_clv),
                 func.avg(case((Bet.clv > 0, 1), else_=0)).filter(with_clv),
-            ).where(Bet.strategy_id == strategy_id)
-        )
-        bets, open_, settled, void, staked, returned, avg_clv, beat = self.session.execute(
-            stmt
-        ).one()
+            ).where(Bet.strategy_id == strategy, Bet.tenant_id == tenant)
+            BetRepository._performance = stmt
+        row = self.connection().execute(stmt, {"strategy": strategy_id, "tenant": self.tenant_id})
+        exists, bets, open_, settled, void, staked, returned, avg_clv, beat = row.one()
+        if not exists:
+            return None
         pnl = Decimal(returned) - Decimal(staked)
         return Performance(
             bets=bets,
@@ -358,18 +373,18 @@ class BetRepository(TenantRepository[Bet]):
         Read from the materialized view (through the tenant-filtered view over it), which
         settlement refreshes once it has committed.
         """
-        rows = self.session.execute(_LEADERBOARD, {"limit": limit})
+        rows = self._raw(_LEADERBOARD, {"limit": limit}).fetchall()
         return [
             LeaderboardRow(
                 rank=i,
-                strategy_id=r.strategy_id,
-                name=r.name,
-                settled=r.settled,
-                pnl=r.pnl,
-                roi=r.pnl / r.staked if r.staked else None,
-                avg_clv=r.avg_clv,
+                strategy_id=strategy_id,
+                name=name,
+                settled=settled,
+                pnl=pnl,
+                roi=pnl / staked if staked else None,
+                avg_clv=avg_clv,
             )
-            for i, r in enumerate(rows, start=1)
+            for i, (strategy_id, name, settled, staked, pnl, avg_clv) in enumerate(rows, start=1)
         ]
 
 

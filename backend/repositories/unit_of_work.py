@@ -32,7 +32,7 @@ from backend.core.unit_session import UnitSession
 from backend.models.base import Base
 from backend.repositories.analytics import AnalyticsRepository
 from backend.repositories.audit import AuditBuffer, AuditContext, AuditRepository
-from backend.repositories.base import Repository, transaction_connection
+from backend.repositories.base import SqlRepository, transaction_connection
 from backend.repositories.context import arm_context
 from backend.repositories.imports import ImportRepository
 from backend.repositories.odds import OddsRepository
@@ -95,10 +95,10 @@ class _Repository(Generic[R]):
 
 
 def _plain(cls: Callable[[Any], R]) -> _Repository[R]:
-    lazy = isinstance(cls, type) and issubclass(cls, Repository)
+    lazy = isinstance(cls, type) and issubclass(cls, SqlRepository)
 
     def build(uow: UnitOfWork) -> R:
-        # Repository[T] subclasses take the unit itself: its session (or connection) opens
+        # SqlRepository subclasses take the unit itself: its session (or connection) opens
         # only when a statement needs it.
         return cls(uow if lazy else uow.session)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from backend.core.errors import Conflict
+from backend.core.errors import Conflict, NotFound
 from backend.core.versioning import ExpectedVersion
 from backend.models.trading import Strategy
 from backend.repositories.trading import Performance, StrategyRepository
@@ -113,5 +113,7 @@ def resume(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
 
 
 def performance(uow: UnitOfWork, strategy_id: uuid.UUID) -> Performance:
-    uow.strategies.get_one(strategy_id)
-    return uow.bets.performance(strategy_id)
+    found = uow.bets.performance(strategy_id)
+    if found is None:
+        raise NotFound("strategy", strategy_id)
+    return found

@@ -30,18 +30,20 @@ def recompute(uow: UnitOfWorkDep, _: AdminDep) -> Response:
 @router.get("/v1/teams/{team_id}/profile", response_model=ProfileRead, responses=responses(404))
 def team_profile(team_id: int, uow: UnitOfWorkDep) -> Response:
     """A team's record over finished matches (404 before the first recompute that saw it)."""
-    p = uow.run(service.profile, team_id)
+    found = uow.run(service.profile, team_id)
+    p = found.profile
+    assert p is not None
     body = ProfileRead(
-        team=TeamRead.model_validate(p.team),
-        matches=p.matches,
-        goals_for_per_match=_rate(p.goals_for, p.matches),
-        goals_against_per_match=_rate(p.goals_against, p.matches),
-        win_rate=_rate(p.wins, p.matches),
-        draw_rate=_rate(p.draws, p.matches),
-        home_win_rate=_rate(p.home_wins, p.home_matches),
-        away_win_rate=_rate(p.away_wins, p.away_matches),
-        form=list(p.form),
-        computed_at=p.computed_at,
+        team=TeamRead.model_validate(found.team),
+        matches=p["matches"],
+        goals_for_per_match=_rate(p["goals_for"], p["matches"]),
+        goals_against_per_match=_rate(p["goals_against"], p["matches"]),
+        win_rate=_rate(p["wins"], p["matches"]),
+        draw_rate=_rate(p["draws"], p["matches"]),
+        home_win_rate=_rate(p["home_wins"], p["home_matches"]),
+        away_win_rate=_rate(p["away_wins"], p["away_matches"]),
+        form=list(p["form"]),
+        computed_at=p["computed_at"],
     )
     return json_response(body)
 
