@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -57,6 +57,17 @@ def _list_of(schema: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[schema])  # type: ignore[valid-type]
 
 
+def plain_json(rows: Any) -> bytes:
+    """Read-model rows (values straight from PostgreSQL's typed columns) as the schemas would
+    write them: UTC timestamps with `Z`, decimals as strings."""
+    return orjson.dumps(rows, option=orjson.OPT_UTC_Z, default=_plain_default)
+
+
+def items_response(rows: Sequence[Mapping[str, Any]]) -> Response:
+    """`{"items": [...]}` of read-model rows."""
+    return Response(content=b'{"items":' + plain_json(rows) + b"}", media_type=JSON)
+
+
 def page_response(
     schema: type[BaseModel],
     page: Page[Any],
@@ -71,7 +82,7 @@ def page_response(
     same format (UTC timestamps with `Z`, decimals as strings); tests hold every such
     listing to its resource's own GET, field for field."""
     if page.plain:
-        items_json = orjson.dumps(page.items, option=orjson.OPT_UTC_Z, default=_plain_default)
+        items_json = plain_json(page.items)
     else:
         adapter = _list_of(schema)
         items_json = adapter.dump_json(adapter.validate_python(page.items, from_attributes=True))

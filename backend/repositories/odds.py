@@ -74,7 +74,7 @@ _INSERT = text("""
 """)
 # One statement answers both "does the match exist?" and "its latest prices as of `at`"
 # (kickoff when `at` is null: the closing line).
-_LATEST = text("""
+_LATEST = """
     SELECT m.id AS found, s.id, s.match_id, s.bookmaker_id, s.market, s.selection, s.price,
            s.captured_at
       FROM matches m
@@ -82,12 +82,12 @@ _LATEST = text("""
           SELECT DISTINCT ON (o.bookmaker_id, o.market, o.selection) o.*
             FROM odds_snapshots o
            WHERE o.match_id = m.id
-             AND o.captured_at <= coalesce(CAST(:at AS timestamptz), m.kickoff_at)
+             AND o.captured_at <= coalesce(CAST(%(at)s AS timestamptz), m.kickoff_at)
            ORDER BY o.bookmaker_id, o.market, o.selection, o.captured_at DESC
       ) s ON true
-     WHERE m.id = :match
+     WHERE m.id = %(match)s
      ORDER BY s.bookmaker_id, s.market, s.selection
-""")
+"""
 
 
 @dataclass(frozen=True)
@@ -96,23 +96,12 @@ class BadRow:
     field: str
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    id: int
-    match_id: int
-    bookmaker_id: int
-    market: str
-    selection: str
-    price: Any
-    captured_at: datetime
+SNAPSHOT_FIELDS = ("id", "match_id", "bookmaker_id", "market", "selection", "price", "captured_at")
 
 
 class OddsRepository(Repository[OddsSnapshot]):
     model_type: ClassVar[type[Any]] = OddsSnapshot
-    list_view = View.of(
-        OddsSnapshot,
-        ("id", "match_id", "bookmaker_id", "market", "selection", "price", "captured_at"),
-    )
+    list_view = View.of(OddsSnapshot, SNAPSHOT_FIELDS)
     entity_name = "odds snapshot"
 
     def stage(self, csv_rows: bytes | str, columns: Sequence[str] = COLUMNS) -> None:
@@ -140,12 +129,13 @@ class OddsRepository(Repository[OddsSnapshot]):
         result = self.session.execute(_INSERT)
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def latest(self, match_id: int, at: datetime | None) -> list[Snapshot] | None:
+    def latest(self, match_id: int, at: datetime | None) -> list[dict[str, Any]] | None:
         """The latest snapshot per (bookmaker, market, selection) captured at or before `at`
-        (the kickoff when None); None when the match does not exist."""
+        (the kickoff when None), as read-model rows; None when the match does not exist."""
         if not 0 < match_id <= MAX_ID:
             return None
-        rows = self.session.execute(_LATEST, {"match": match_id, "at": at}).all()
+        rows = self._raw(_LATEST, {"match": match_id, "at": at}).fetchall()
         if not rows:
             return None
-        return [Snapshot(*r[1:]) for r in rows if r.id is not None]
+        keys = SNAPSHOT_FIELDS
+        return [dict(zip(keys, r[1:], strict=True)) for r in rows if r[1] is not None]

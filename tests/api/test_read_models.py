@@ -111,3 +111,40 @@ def test_reference_lists_are_what_get_returns(client: TestClient, admin_headers:
     _same_as_get(client, "/v1/bookmakers", books, admin_headers)
     tenants = _items(client, "/v1/admin/tenants", admin_headers)
     _same_as_get(client, "/v1/admin/tenants", tenants[:5], admin_headers)
+
+
+def test_latest_and_closing_odds_rows_are_the_history_rows(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    match = make_match(client, admin_headers, kickoff_at="2024-05-01T15:00:00Z")
+    book = make_bookmaker(client, admin_headers)
+    rows = [
+        {
+            "match_id": match["id"],
+            "bookmaker_id": book["id"],
+            "market": "1x2",
+            "selection": sel,
+            "price": price,
+            "captured_at": when,
+        }
+        for sel, price, when in (
+            ("home", "2.100", "2024-04-30T10:00:00+02:00"),
+            ("home", "2.05", "2024-05-01T14:59:59.5Z"),
+            ("away", "3.4", "2024-04-29T09:00:00Z"),
+        )
+    ]
+    stored = client.post("/v1/odds/batch", json={"snapshots": rows}, headers=admin_headers)
+    assert stored.status_code == 200, stored.text
+    history = {
+        orjson.loads(r)["id"]: r
+        for r in _items(client, f"/v1/matches/{match['id']}/odds/history", admin_headers)
+    }
+    for path in ("odds", "closing-odds"):
+        got = client.get(f"/v1/matches/{match['id']}/{path}", headers=admin_headers)
+        assert got.status_code == 200, got.text
+        items = orjson.loads(got.content)["items"]
+        assert [i["selection"] for i in items] == ["away", "home"]  # by book, market, selection
+        home = items[1]
+        assert home["price"] == "2.050" and home["captured_at"] == "2024-05-01T14:59:59.500000Z"
+        for item in items:
+            assert orjson.dumps(item) == history[item["id"]]

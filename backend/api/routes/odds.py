@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -11,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from backend.api.deps import AdminDep, PageDep, UnitOfWorkDep
 from backend.api.docs import responses
 from backend.api.problems import ApiProblem
-from backend.api.responses import json_response, page_response
+from backend.api.responses import items_response, json_response, page_response
 from backend.api.routing import ApiRoute, is_json_media_type
 from backend.api.schemas.common import PageOf, Timestamp
 from backend.api.schemas.odds import (
@@ -66,10 +65,6 @@ async def ingest_batch(request: Request, uow: UnitOfWorkDep, _: AdminDep) -> Res
     return json_response(BatchRead.model_validate(result))
 
 
-def _snapshots(rows: Sequence[object]) -> Response:
-    return json_response(SnapshotList(items=[SnapshotRead.model_validate(r) for r in rows]))
-
-
 @router.get(
     "/v1/matches/{match_id}/odds", response_model=SnapshotList, responses=responses(404, 422)
 )
@@ -79,7 +74,7 @@ def latest_odds(
     at: Annotated[Timestamp | None, Query(description="RFC 3339 with offset; default now")] = None,
 ) -> Response:
     """The latest price per (bookmaker, market, selection) captured at or before `at`."""
-    return _snapshots(uow.run(service.latest_odds, match_id, at))
+    return items_response(uow.run(service.latest_odds, match_id, at))
 
 
 @router.get(
@@ -87,7 +82,7 @@ def latest_odds(
 )
 def closing_odds(match_id: int, uow: UnitOfWorkDep) -> Response:
     """The latest price per (bookmaker, market, selection) at kickoff: the closing line."""
-    return _snapshots(uow.run(service.closing_odds, match_id))
+    return items_response(uow.run(service.closing_odds, match_id))
 
 
 @router.get(
