@@ -57,5 +57,10 @@ fuzz: install
 bench: install
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
+## Time vs data size (1%, 10%, 100% of 10M odds, 1M bets, 2M audit rows) through the running app
+.PHONY: bench-scale
+bench-scale: install
+	$(BIN)/python -m benchmarks.scale $(BENCH_SCALE_ARGS)
+
 clean:
 	rm -rf $(VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache
