@@ -6,9 +6,9 @@ Repositories add, flush and query. They never commit or roll back: the Unit of W
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -21,24 +21,18 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.interfaces import ORMOption
 
 from backend.core.errors import (
-    CheckViolation,
-    Duplicate,
-    ForeignKeyViolation,
     NotFound,
-    PreconditionFailed,
-    StillReferenced,
 )
 from backend.core.prepared import PreparedSQL
 from backend.core.transaction import raw_execute
 from backend.core.unit_session import UnitSession
 from backend.models.base import Base
 from backend.repositories.cursor import decode_cursor, encode_cursor
+from backend.repositories.errors import Operation, translated
 from backend.repositories.pages import Page, PageStatement, View, Where, page_of
 
 ModelT = TypeVar("ModelT", bound=Base)
@@ -60,8 +54,6 @@ class SessionSource(Protocol):
 
     def connection(self) -> Connection: ...
 
-
-Operation = Literal["insert", "update", "delete"]
 
 _INT_RANGES = {
     SmallInteger: 2**15,
@@ -371,37 +363,6 @@ class Repository(SqlRepository, Generic[ModelT]):
         with self.translate_errors("delete"):
             self.session.flush()
 
-    # -- errors -----------------------------------------------------------------------------
-
-    @contextmanager
-    def translate_errors(self, operation: Operation) -> Iterator[None]:
-        """IntegrityError by SQLSTATE and constraint name -> domain error, chained with `from`."""
-        try:
-            yield
-        except IntegrityError as exc:
-            raise self._domain_error(exc, operation) from exc
-        except StaleDataError as exc:
-            raise PreconditionFailed(
-                f"{self.entity_name} was changed by another request; reload and retry"
-            ) from exc
-
-    def _domain_error(self, exc: IntegrityError, operation: Operation) -> Exception:
-        orig = exc.orig
-        code = getattr(orig, "pgcode", None)
-        diag = getattr(orig, "diag", None)
-        constraint = getattr(diag, "constraint_name", None)
-        message = self.constraint_messages.get(constraint or "")
-        if code == "23505":
-            return Duplicate(message or f"{self.entity_name} already exists", constraint)
-        # 23001 restrict_violation: PostgreSQL 18 reports an ON DELETE RESTRICT key this way
-        # (15 to 17 report it as 23503 foreign_key_violation).
-        if code in ("23503", "23001"):
-            if operation == "delete":
-                return StillReferenced(
-                    message or f"{self.entity_name} is still referenced by other records",
-                    constraint,
-                )
-            return ForeignKeyViolation(message or "a referenced record does not exist", constraint)
-        if code in ("23514", "23502"):
-            return CheckViolation(message or f"{self.entity_name} breaks a rule", constraint)
-        return exc
+    def translate_errors(self, operation: Operation) -> AbstractContextManager[None]:
+        """IntegrityError by SQLSTATE and constraint name -> domain error (see errors.py)."""
+        return translated(self.entity_name, self.constraint_messages, operation)

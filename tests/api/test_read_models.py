@@ -20,7 +20,15 @@ from backend.repositories.audit import AuditRepository
 from backend.repositories.reference import BookmakerRepository, TeamRepository
 from backend.repositories.tenancy import TenantRecordRepository
 from backend.repositories.trading import BetRepository, StrategyRepository
-from tests.helpers import bet_body, idem, make_bookmaker, make_match, make_strategy, make_tenant
+from tests.helpers import (
+    bet_body,
+    count_statements,
+    idem,
+    make_bookmaker,
+    make_match,
+    make_strategy,
+    make_tenant,
+)
 
 
 @pytest.mark.parametrize(
@@ -148,3 +156,34 @@ def test_latest_and_closing_odds_rows_are_the_history_rows(
         assert home["price"] == "2.050" and home["captured_at"] == "2024-05-01T14:59:59.500000Z"
         for item in items:
             assert orjson.dumps(item) == history[item["id"]]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/teams",
+        "/v1/bookmakers",
+        "/v1/strategies",
+        "/v1/bets",
+        "/v1/audit",
+        "/v1/admin/tenants",
+        "/v1/admin/audit",
+    ],
+)
+def test_every_list_is_one_round_trip_whatever_the_page_size(
+    client: TestClient, db: Any, admin_headers: dict[str, str], path: str
+) -> None:
+    _, tenant = make_tenant(client, admin_headers)
+    make_strategy(client, tenant)
+    headers = admin_headers if path.startswith("/v1/admin") else tenant
+    counts = []
+    for limit in (1, 500, 1, 500):
+        for params in ({"limit": limit}, {"limit": limit, "include_total": "true"}):
+            with count_statements(db.engine) as sent:
+                response = client.get(path, params=params, headers=headers)
+            assert response.status_code == 200, response.text
+            counts.append((bool(params.get("include_total")), len(sent)))
+    plain = {n for total, n in counts if not total}
+    with_total = {n for total, n in counts if total}
+    assert plain == {1}, counts  # the page, its context riding in front
+    assert with_total == {2}, counts  # and the count, one statement more
