@@ -301,6 +301,11 @@ class UnitOfWork:
             flush_preamble(conn)
 
     @property
+    def is_open(self) -> bool:
+        """Entered and not yet left (`with uow:`)."""
+        return self._open
+
+    @property
     def session_factory(self) -> sessionmaker[UnitSession]:
         return self._session_factory
 

@@ -35,6 +35,7 @@ from backend.core.principal import system
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.scripts.migrate import alembic_config
 from backend.services.football_data import SeasonFile, SeasonFileError, read
+from backend.services.use_case import use_case
 
 log = logging.getLogger("oddsdesk.import")
 NOT_MIGRATED = "the database is not migrated (run `alembic upgrade head`)"
@@ -54,6 +55,7 @@ class FileResult:
         return self.snapshots - self.inserted
 
 
+@use_case
 def import_season(uow: UnitOfWork, season: SeasonFile) -> FileResult:
     fixtures = season.fixtures
     league, label = fixtures[0].league, fixtures[0].season
@@ -124,7 +126,7 @@ def import_files(db: Database, paths: list[Path], progress: bool = False) -> Sum
             request_id=f"import-{uuid.uuid4().hex[:12]}",
             change_reason=f"football-data import of {path.name}",
         )
-        result = uow.run(import_season, season)
+        result = import_season(uow, season)
         summary.matches += result.matches
         summary.new_matches += result.new_matches
         summary.inserted += result.inserted

@@ -14,8 +14,10 @@ from backend.core.database import create_database
 from backend.core.principal import system
 from backend.repositories.trading import purge_expired
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services.use_case import use_case
 
 
+@use_case
 def run(uow: UnitOfWork) -> int:
     deleted = purge_expired(uow.session)
     uow.commit()
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     db = create_database(load_settings())
     try:
-        deleted = UnitOfWork(db.session_factory, system("purge")).run(run)
+        deleted = run(UnitOfWork(db.session_factory, system("purge")))
     finally:
         db.dispose()
     print(f"purged {deleted} expired idempotency records")

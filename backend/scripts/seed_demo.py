@@ -26,6 +26,7 @@ from backend.repositories.unit_of_work import UnitOfWork
 from backend.scripts.import_football_data import import_files
 from backend.scripts.localdb import PROJECT_ROOT
 from backend.services import analytics, strategies, tenancy
+from backend.services.use_case import use_case
 
 DATA = PROJECT_ROOT / "data" / "football-data"
 DEMO_TENANT = "Demo Fund"
@@ -57,22 +58,21 @@ def seed(db: Database, files: list[Path] | None = None) -> Demo:
         return Demo(created=False, tenant_key=None, matches=_count_matches(db))
     import_files(db, files if files is not None else sorted(DATA.glob("E0_*.csv")))
     actor = system("demo")
-    UnitOfWork(db.session_factory, actor).run(analytics.recompute)
-    tenant, _, secret = UnitOfWork(db.session_factory, actor).run(
-        tenancy.create_tenant, DEMO_TENANT
-    )
+    analytics.recompute(UnitOfWork(db.session_factory, actor))
+    tenant, _, secret = tenancy.create_tenant(UnitOfWork(db.session_factory, actor), DEMO_TENANT)
     principal = Principal(kind="tenant", actor="default", tenant_id=tenant.id)
-    UnitOfWork(db.session_factory, principal).run(
-        strategies.create,
+    strategies.create(
+        UnitOfWork(db.session_factory, principal),
         name="Closing-line hunter",
         description="Demo strategy",
         bankroll=Decimal("10000.00"),
         max_stake=Decimal("250.00"),
     )
-    UnitOfWork(db.session_factory, actor, change_reason="demo fixtures").run(_fixtures)
+    _fixtures(UnitOfWork(db.session_factory, actor, change_reason="demo fixtures"))
     return Demo(created=True, tenant_key=secret, matches=_count_matches(db))
 
 
+@use_case
 def _fixtures(uow: UnitOfWork) -> None:
     """Upcoming matches with prices captured an hour ago, at every demo bookmaker."""
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

@@ -10,8 +10,10 @@ from backend.models.reference import Team
 from backend.repositories.analytics import ProfileRow, Recomputed
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services.listing import MAX_ID
+from backend.services.use_case import use_case
 
 
+@use_case
 def recompute(uow: UnitOfWork) -> Recomputed:
     """Every profile and every pair, rebuilt in one transaction."""
     result = uow.analytics.recompute()
@@ -19,6 +21,7 @@ def recompute(uow: UnitOfWork) -> Recomputed:
     return result
 
 
+@use_case
 def profile(uow: UnitOfWork, team_id: int) -> ProfileRow:
     """The team and its profile in one statement; 404 for no team, and for a team no
     recompute has seen yet."""
@@ -40,6 +43,7 @@ class HeadToHeadView:
     last_meeting_at: datetime | None
 
 
+@use_case
 def head_to_head(uow: UnitOfWork, team_a: int, team_b: int) -> HeadToHeadView:
     if team_a == team_b:
         raise InvalidInput("team_a and team_b must differ", loc=("query", "team_b"))

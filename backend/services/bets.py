@@ -16,6 +16,7 @@ import orjson
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.money import round_half_up
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services.use_case import use_case
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def _above_max_stake(stake: Decimal, max_stake: Decimal) -> InvalidInput:
     )
 
 
+@use_case
 def place_bet(
     uow: UnitOfWork,
     request: BetRequest,

@@ -1,7 +1,8 @@
 """Use cases shared by every simple audited resource: create, read, list, patch, delete.
 
-Each function runs inside an open Unit of Work (`uow.run(fn, ...)` opens it) and commits
-before returning, so the caller answers only after the change is durable.
+Each is a use case (`@use_case`): called with a unit of work not yet entered, it enters it
+(retrying the whole of it where that is safe) and commits before returning, so the caller
+answers only after the change is durable.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from backend.core.versioning import ExpectedVersion
 from backend.models.base import Base
 from backend.repositories.base import Repository
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services.use_case import use_case
 
 T = TypeVar("T", bound=Base)
 Selector = Callable[[UnitOfWork], Repository[T]]
 
 
+@use_case
 def create(
     uow: UnitOfWork,
     repo: Selector[T],
@@ -36,11 +39,13 @@ def create(
     return created
 
 
+@use_case
 def get(uow: UnitOfWork, repo: Selector[T], ident: Any, options: Sequence[ORMOption] = ()) -> T:
     """One entity by id (404 when missing), for use cases that go on to work with it."""
     return repo(uow).get_one(ident, options=options)
 
 
+@use_case
 def read(uow: UnitOfWork, repo: Selector[Any], ident: Any) -> Mapping[str, Any]:
     """One resource's columns by id, for answering a GET (404 when missing).
 
@@ -62,6 +67,7 @@ def read(uow: UnitOfWork, repo: Selector[Any], ident: Any) -> Mapping[str, Any]:
     return found
 
 
+@use_case
 def update(
     uow: UnitOfWork,
     repo: Selector[T],
@@ -82,6 +88,7 @@ def update(
     return obj
 
 
+@use_case
 def delete(
     uow: UnitOfWork,
     repo: Selector[T],

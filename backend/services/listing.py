@@ -21,6 +21,7 @@ from backend.models.trading import Bet, Strategy
 from backend.repositories.pages import Page, Where
 from backend.repositories.reference import MatchRepository
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services.use_case import use_case
 
 MAX_ID = 2**31 - 1
 NO_ID = -1  # ids are positive: a filter on it matches nothing
@@ -46,6 +47,7 @@ def _equal(**pairs: tuple[Any, Any]) -> list[Where]:
     return [Where(column, value) for column, value in pairs.values() if value is not None]
 
 
+@use_case
 def teams(
     uow: UnitOfWork,
     page: PageRequest,
@@ -61,11 +63,13 @@ def teams(
     return _page(uow.teams, page, where, Team.name)
 
 
+@use_case
 def bookmakers(uow: UnitOfWork, page: PageRequest, *, is_sharp: bool | None = None) -> Page[Any]:
     """Bookmakers by name then id."""
     return _page(uow.bookmakers, page, _equal(sharp=(Bookmaker.is_sharp, is_sharp)), Bookmaker.name)
 
 
+@use_case
 def matches(
     uow: UnitOfWork,
     page: PageRequest,
@@ -90,11 +94,13 @@ def matches(
     return _page(uow.matches, page, where, Match.kickoff_at, view=MatchRepository.view)
 
 
+@use_case
 def tenants(uow: UnitOfWork, page: PageRequest) -> Page[Any]:
     """Tenants by creation time then id."""
     return _page(uow.tenants, page, [], Tenant.created_at)
 
 
+@use_case
 def strategies(uow: UnitOfWork, page: PageRequest, *, status: str | None = None) -> Page[Any]:
     """The tenant's strategies by creation time then id."""
     return _page(
@@ -102,6 +108,7 @@ def strategies(uow: UnitOfWork, page: PageRequest, *, status: str | None = None)
     )
 
 
+@use_case
 def bets(
     uow: UnitOfWork,
     page: PageRequest,
@@ -119,6 +126,7 @@ def bets(
     return _page(uow.bets, page, where, Bet.placed_at)
 
 
+@use_case
 def audit(
     uow: UnitOfWork,
     page: PageRequest,
@@ -146,6 +154,7 @@ def audit(
     return _page(uow.audit_log, page, where, AuditLog.occurred_at)
 
 
+@use_case
 def odds_history(
     uow: UnitOfWork,
     page: PageRequest,

@@ -17,6 +17,7 @@ from backend.core.db_errors import sqlstate
 from backend.core.errors import InvalidInput, NotFound
 from backend.repositories.odds import COLUMNS, BadRow
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services.use_case import use_case
 
 MAX_ROWS = 100_000
 FIELD_RULES = {
@@ -140,6 +141,7 @@ def parse_csv(body: bytes) -> Batch:
     return Batch(rest.encode(), columns, rows, "csv")
 
 
+@use_case
 def ingest(uow: UnitOfWork, batch: Batch) -> BatchResult:
     """Stage with COPY, validate set-based, insert once; any bad row stores nothing."""
     try:
@@ -192,6 +194,7 @@ def _copy_line(exc: BaseException) -> int:
     return 1
 
 
+@use_case
 def latest_odds(uow: UnitOfWork, match_id: int, at: datetime | None) -> Sequence[Any]:
     """Latest prices at `at` (now by default): one statement, 404 included."""
     found = uow.odds.latest(match_id, at or datetime.now(UTC))
@@ -200,6 +203,7 @@ def latest_odds(uow: UnitOfWork, match_id: int, at: datetime | None) -> Sequence
     return found
 
 
+@use_case
 def closing_odds(uow: UnitOfWork, match_id: int) -> Sequence[Any]:
     """The closing line: latest prices at kickoff."""
     found = uow.odds.latest(match_id, None)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from backend.core.errors import Conflict
 from backend.models.reference import Match
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services.use_case import use_case
 
 log = logging.getLogger("oddsdesk.settlement")
 
@@ -26,6 +27,7 @@ def _conflict(code: str, detail: str, title: str) -> Conflict:
     return Conflict(code, detail, title=title)
 
 
+@use_case
 def post_result(uow: UnitOfWork, match_id: int, home: int, away: int) -> Settled:
     uow.settlement.close_market(match_id)  # first: see repositories.locks for the order
     match = uow.matches.get_one(match_id, options=uow.matches.with_teams, for_update=True)
@@ -52,6 +54,7 @@ def post_result(uow: UnitOfWork, match_id: int, home: int, away: int) -> Settled
     return Settled(match, outcome.bets)
 
 
+@use_case
 def cancel(uow: UnitOfWork, match_id: int) -> Settled:
     uow.settlement.close_market(match_id)
     match = uow.matches.get_one(match_id, options=uow.matches.with_teams, for_update=True)

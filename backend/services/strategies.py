@@ -10,14 +10,16 @@ from typing import Any
 from backend.core.errors import Conflict, NotFound
 from backend.core.versioning import ExpectedVersion
 from backend.models.trading import Strategy
-from backend.repositories.trading import Performance, StrategyRepository
+from backend.repositories.trading import LeaderboardRow, Performance, StrategyRepository
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services.use_case import use_case
 
 
 def strategies(uow: UnitOfWork) -> StrategyRepository:
     return uow.strategies
 
 
+@use_case
 def create(
     uow: UnitOfWork, *, name: str, description: str | None, bankroll: Decimal, max_stake: Decimal
 ) -> Strategy:
@@ -42,6 +44,7 @@ def killed_conflict(strategy: Strategy) -> Conflict:
     )
 
 
+@use_case
 def update(
     uow: UnitOfWork, strategy_id: uuid.UUID, changes: Mapping[str, Any], expected: ExpectedVersion
 ) -> Strategy:
@@ -73,6 +76,7 @@ def _transition(
     return strategy
 
 
+@use_case
 def pause(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
     """Stop taking bets until resumed. Pausing a paused one changes nothing; a killed one
     stays killed (409)."""
@@ -82,6 +86,7 @@ def pause(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
     return _transition(uow, strategy, "pause", {"status": "paused"}, reason)
 
 
+@use_case
 def change_limits(
     uow: UnitOfWork, strategy_id: uuid.UUID, limits: Mapping[str, Any], reason: str | None
 ) -> Strategy:
@@ -100,20 +105,29 @@ def change_limits(
     return strategy
 
 
+@use_case
 def kill(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
     """Stop a strategy for good (until resumed). Killing a killed one changes nothing."""
     strategy = uow.strategies.get_one(strategy_id, for_update=True)
     return _transition(uow, strategy, "kill", {"status": "killed", "kill_reason": reason}, reason)
 
 
+@use_case
 def resume(uow: UnitOfWork, strategy_id: uuid.UUID, reason: str) -> Strategy:
     """Back to active, from killed or paused. Resuming an active one changes nothing."""
     strategy = uow.strategies.get_one(strategy_id, for_update=True)
     return _transition(uow, strategy, "resume", {"status": "active", "kill_reason": None}, reason)
 
 
+@use_case
 def performance(uow: UnitOfWork, strategy_id: uuid.UUID) -> Performance:
     found = uow.bets.performance(strategy_id)
     if found is None:
         raise NotFound("strategy", strategy_id)
     return found
+
+
+@use_case
+def leaderboard(uow: UnitOfWork, limit: int) -> list[LeaderboardRow]:
+    """The tenant's strategies with a settled bet, best average CLV first."""
+    return uow.bets.leaderboard(limit)

@@ -13,6 +13,7 @@ from backend.core.versioning import ExpectedVersion
 from backend.models.tenancy import ApiKey, Tenant
 from backend.repositories.tenancy import ApiKeyRepository, TenantRecordRepository
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services.use_case import use_case
 
 KEY_PREFIX = "odk_"
 
@@ -36,6 +37,7 @@ def _issue(uow: UnitOfWork, tenant_id: uuid.UUID, name: str) -> tuple[ApiKey, st
     return key, secret
 
 
+@use_case
 def create_tenant(uow: UnitOfWork, name: str) -> tuple[Tenant, ApiKey, str]:
     """A tenant and its `default` key, in one transaction."""
     tenant = uow.tenants.add(Tenant(name=name))
@@ -44,6 +46,7 @@ def create_tenant(uow: UnitOfWork, name: str) -> tuple[Tenant, ApiKey, str]:
     return tenant, key, secret
 
 
+@use_case
 def create_api_key(uow: UnitOfWork, tenant_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
     uow.tenants.get_one(tenant_id)
     key, secret = _issue(uow, tenant_id, name)
@@ -51,6 +54,7 @@ def create_api_key(uow: UnitOfWork, tenant_id: uuid.UUID, name: str) -> tuple[Ap
     return key, secret
 
 
+@use_case
 def revoke_api_key(uow: UnitOfWork, key_id: uuid.UUID) -> ApiKey:
     """From now on the key answers 401; audited as the `delete` of the key."""
     key = uow.api_keys.active(key_id)
@@ -63,6 +67,7 @@ def revoke_api_key(uow: UnitOfWork, key_id: uuid.UUID) -> ApiKey:
     return key
 
 
+@use_case
 def update_tenant(
     uow: UnitOfWork, tenant_id: uuid.UUID, changes: dict[str, Any], expected: ExpectedVersion
 ) -> Tenant:

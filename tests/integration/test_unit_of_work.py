@@ -130,6 +130,38 @@ def test_serialization_failures_retry_the_whole_unit(
     assert connection.scalar(select(func.count()).where(Team.name == name)) == 1
 
 
+def test_a_use_case_retries_itself_and_one_called_inside_it_joins_its_unit(
+    uow: UnitOfWork, connection: Connection
+) -> None:
+    from backend.services.use_case import use_case
+
+    attempts: list[int] = []
+    outer_name, inner_name = unique("Outer"), unique("Inner")
+
+    @use_case
+    def add_inner(u: UnitOfWork) -> bool:
+        u.teams.add(Team(name=inner_name))
+        return u.is_open
+
+    @use_case
+    def add_both(u: UnitOfWork) -> int:
+        attempts.append(1)
+        u.teams.add(Team(name=outer_name))
+        assert add_inner(u)  # joins this open unit: no second transaction, no "already open"
+        if len(attempts) < 2:
+            u.session.execute(
+                text("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
+            )
+        u.commit()
+        return len(attempts)
+
+    assert not uow.is_open
+    assert add_both(uow) == 2  # the route calls it with a unit not yet entered
+    assert not uow.is_open
+    for name in (outer_name, inner_name):  # one commit, nothing of the failed attempt twice
+        assert connection.scalar(select(func.count()).where(Team.name == name)) == 1
+
+
 def test_retries_are_bounded_and_other_errors_are_not_retried(uow: UnitOfWork) -> None:
     calls: list[str] = []
 

@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=ApiRoute)
 )
 def create_tenant(body: TenantCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Create a tenant with its `default` API key (the key is shown in this answer only)."""
-    tenant, key, secret = uow.run(tenancy.create_tenant, body.name)
+    tenant, key, secret = tenancy.create_tenant(uow, body.name)
     created = TenantCreated(
         id=tenant.id,
         name=tenant.name,
@@ -51,14 +51,14 @@ def create_tenant(body: TenantCreate, uow: UnitOfWorkDep, _: AdminDep) -> Respon
 @router.get("/tenants", response_model=PageOf[TenantRead], responses=responses(403, 422))
 def list_tenants(uow: UnitOfWorkDep, page: PageDep, _: AdminDep) -> Response:
     """List tenants, ordered by creation time then id."""
-    result = uow.run(listing.tenants, page)
+    result = listing.tenants(uow, page)
     return page_response(TenantRead, result, headers=PRIVATE)
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantRead, responses=responses(403, 404))
 def get_tenant(tenant_id: uuid.UUID, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Get one tenant (never any key secret)."""
-    tenant = uow.run(crud.get, tenancy.tenants, tenant_id)
+    tenant = crud.get(uow, tenancy.tenants, tenant_id)
     return resource_response(
         TenantRead.model_validate(tenant), version=tenant.version, headers=PRIVATE
     )
@@ -77,9 +77,7 @@ def update_tenant(
     _: AdminDep,
 ) -> Response:
     """Rename or (de)activate a tenant; an inactive tenant's keys get 403."""
-    tenant = uow.run(
-        tenancy.update_tenant, tenant_id, body.model_dump(exclude_unset=True), expected
-    )
+    tenant = tenancy.update_tenant(uow, tenant_id, body.model_dump(exclude_unset=True), expected)
     return resource_response(
         TenantRead.model_validate(tenant), version=tenant.version, headers=PRIVATE
     )
@@ -95,7 +93,7 @@ def create_api_key(
     tenant_id: uuid.UUID, body: ApiKeyCreate, uow: UnitOfWorkDep, _: AdminDep
 ) -> Response:
     """Issue another API key for a tenant (shown in this answer only)."""
-    key, secret = uow.run(tenancy.create_api_key, tenant_id, body.name)
+    key, secret = tenancy.create_api_key(uow, tenant_id, body.name)
     return json_response(
         ApiKeyCreated(id=key.id, name=key.name, key=secret),
         status=201,
@@ -106,7 +104,7 @@ def create_api_key(
 @router.delete("/api-keys/{key_id}", status_code=204, responses=responses(403, 404, 422))
 def revoke_api_key(key_id: uuid.UUID, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Revoke a key: it answers 401 from now on."""
-    uow.run(tenancy.revoke_api_key, key_id)
+    tenancy.revoke_api_key(uow, key_id)
     return Response(status_code=204)
 
 
@@ -120,8 +118,8 @@ def admin_audit(
     action: Annotated[Action | None, Query()] = None,
 ) -> Response:
     """Audit entries of reference data, tenants and keys, ordered by time then id."""
-    result = uow.run(
-        listing.audit, page, principal, entity_type=entity_type, entity_id=entity_id, action=action
+    result = listing.audit(
+        uow, page, principal, entity_type=entity_type, entity_id=entity_id, action=action
     )
     return page_response(AuditRead, result, headers=PRIVATE)
 

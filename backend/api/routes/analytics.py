@@ -24,13 +24,13 @@ def _rate(part: int, whole: int) -> float:
 @router.post("/v1/analytics/recompute", response_model=RecomputeRead, responses=responses(403))
 def recompute(uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Rebuild every team profile and head-to-head pair from finished matches (admin)."""
-    return json_response(RecomputeRead.model_validate(uow.run(service.recompute)))
+    return json_response(RecomputeRead.model_validate(service.recompute(uow)))
 
 
 @router.get("/v1/teams/{team_id}/profile", response_model=ProfileRead, responses=responses(404))
 def team_profile(team_id: int, uow: UnitOfWorkDep) -> Response:
     """A team's record over finished matches (404 before the first recompute that saw it)."""
-    found = uow.run(service.profile, team_id)
+    found = service.profile(uow, team_id)
     p = found.profile
     assert p is not None
     body = ProfileRead(
@@ -57,7 +57,7 @@ def head_to_head(
     team_b: Annotated[int, Query()],
 ) -> Response:
     """Every finished meeting of two teams, either at home."""
-    h = uow.run(service.head_to_head, team_a, team_b)
+    h = service.head_to_head(uow, team_a, team_b)
     body = HeadToHeadRead(
         team_a=TeamRead.model_validate(h.team_a),
         team_b=TeamRead.model_validate(h.team_b),

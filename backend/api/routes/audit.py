@@ -27,7 +27,7 @@ def list_audit(
     action: Annotated[Action | None, Query()] = None,
 ) -> Response:
     """Your tenant's audit entries, ordered by time then id."""
-    result = uow.run(
-        listing.audit, page, principal, entity_type=entity_type, entity_id=entity_id, action=action
+    result = listing.audit(
+        uow, page, principal, entity_type=entity_type, entity_id=entity_id, action=action
     )
     return page_response(AuditRead, result, headers=PRIVATE)

@@ -38,8 +38,8 @@ def place(
 ) -> Response:
     """Place a bet; the stake leaves the strategy's bankroll in the same transaction."""
     request = BetRequest(**body.model_dump())
-    placed = uow.run(
-        place_bet,
+    placed = place_bet(
+        uow,
         request,
         key=key,
         request_fingerprint=fingerprint(body.fingerprint_fields()),
@@ -63,12 +63,12 @@ def list_bets(
     status: Annotated[BetStatus | None, Query()] = None,
 ) -> Response:
     """Your bets, ordered by placement time then id."""
-    result = uow.run(listing.bets, page, strategy_id=strategy_id, match_id=match_id, status=status)
+    result = listing.bets(uow, page, strategy_id=strategy_id, match_id=match_id, status=status)
     return page_response(BetRead, result, headers=PRIVATE)
 
 
 @router.get("/{bet_id}", response_model=BetRead, responses=responses(403, 404))
 def get_bet(bet_id: uuid.UUID, uow: UnitOfWorkDep, _: TenantDep) -> Response:
     """Get one of your bets."""
-    bet = uow.run(crud.get, lambda u: u.bets, bet_id)
+    bet = crud.get(uow, lambda u: u.bets, bet_id)
     return resource_response(BetRead.model_validate(bet), version=None, headers=PRIVATE)

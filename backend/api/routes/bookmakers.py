@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/bookmakers", tags=["bookmakers"], route_class=Api
 @router.post("", status_code=201, response_model=BookmakerRead, responses=responses(403, 409, 422))
 def create_bookmaker(body: BookmakerCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Create a bookmaker (admin). Names are unique, case-insensitively."""
-    bookmaker = uow.run(crud.create, bookmakers, body.model_dump())
+    bookmaker = crud.create(uow, bookmakers, body.model_dump())
     return resource_response(
         BookmakerRead.model_validate(bookmaker),
         version=bookmaker.version,
@@ -37,14 +37,14 @@ def list_bookmakers(
     is_sharp: Annotated[bool | None, Query()] = None,
 ) -> Response:
     """List bookmakers, ordered by name then id."""
-    result = uow.run(listing.bookmakers, page, is_sharp=is_sharp)
+    result = listing.bookmakers(uow, page, is_sharp=is_sharp)
     return page_response(BookmakerRead, result)
 
 
 @router.get("/{bookmaker_id}", response_model=BookmakerRead, responses=responses(404))
 def get_bookmaker(bookmaker_id: int, uow: UnitOfWorkDep) -> Response:
     """Get one bookmaker."""
-    bookmaker = uow.run(crud.read, bookmakers, bookmaker_id)
+    bookmaker = crud.read(uow, bookmakers, bookmaker_id)
     return resource_response(BookmakerRead.model_validate(bookmaker), version=bookmaker["version"])
 
 
@@ -61,8 +61,8 @@ def update_bookmaker(
     _: AdminDep,
 ) -> Response:
     """Change a bookmaker (admin); needs `If-Match` with the current ETag."""
-    bookmaker = uow.run(
-        crud.update, bookmakers, bookmaker_id, body.model_dump(exclude_unset=True), expected
+    bookmaker = crud.update(
+        uow, bookmakers, bookmaker_id, body.model_dump(exclude_unset=True), expected
     )
     return resource_response(BookmakerRead.model_validate(bookmaker), version=bookmaker.version)
 
@@ -72,5 +72,5 @@ def delete_bookmaker(
     bookmaker_id: int, uow: UnitOfWorkDep, expected: OptionalIfMatchDep, _: AdminDep
 ) -> Response:
     """Delete a bookmaker (admin); 409 while odds or bets reference it."""
-    uow.run(crud.delete, bookmakers, bookmaker_id, expected)
+    crud.delete(uow, bookmakers, bookmaker_id, expected)
     return Response(status_code=204)

@@ -32,7 +32,7 @@ WITH_TEAMS = MatchRepository.with_teams
 @router.post("", status_code=201, response_model=MatchRead, responses=responses(403, 409, 422))
 def create_match(body: MatchCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Create a match (admin). Kickoffs in the past are allowed: history is imported this way."""
-    match = uow.run(crud.create, matches, body.model_dump(), WITH_TEAMS)
+    match = crud.create(uow, matches, body.model_dump(), WITH_TEAMS)
     return resource_response(
         MatchRead.model_validate(match),
         version=match.version,
@@ -53,8 +53,8 @@ def list_matches(
     kickoff_to: Annotated[Timestamp | None, Query(description="Exclusive")] = None,
 ) -> Response:
     """List matches, ordered by kickoff then id; both teams embedded."""
-    result = uow.run(
-        listing.matches,
+    result = listing.matches(
+        uow,
         page,
         team_id=team_id,
         league=league,
@@ -69,7 +69,7 @@ def list_matches(
 @router.get("/{match_id}", response_model=MatchRead, responses=responses(404))
 def get_match(match_id: int, uow: UnitOfWorkDep) -> Response:
     """Get one match."""
-    match = uow.run(crud.get, matches, match_id, WITH_TEAMS)
+    match = crud.get(uow, matches, match_id, WITH_TEAMS)
     return resource_response(MatchRead.model_validate(match), version=match.version)
 
 
@@ -80,8 +80,8 @@ def update_match(
     match_id: int, body: MatchUpdate, uow: UnitOfWorkDep, expected: IfMatchDep, _: AdminDep
 ) -> Response:
     """Reschedule a match (admin) while it is scheduled; needs `If-Match`."""
-    match = uow.run(
-        crud.update,
+    match = crud.update(
+        uow,
         matches,
         match_id,
         body.model_dump(exclude_unset=True),
@@ -97,7 +97,7 @@ def delete_match(
     match_id: int, uow: UnitOfWorkDep, expected: OptionalIfMatchDep, _: AdminDep
 ) -> Response:
     """Delete a match (admin); 409 once finished or while odds or bets reference it."""
-    uow.run(crud.delete, matches, match_id, expected, ensure_not_finished)
+    crud.delete(uow, matches, match_id, expected, ensure_not_finished)
     return Response(status_code=204)
 
 
@@ -106,7 +106,7 @@ def delete_match(
 )
 def post_result(match_id: int, body: ResultBody, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Record the final score (admin) and settle every open bet of every tenant on the match."""
-    settled = uow.run(settlement.post_result, match_id, body.home_score, body.away_score)
+    settled = settlement.post_result(uow, match_id, body.home_score, body.away_score)
     return json_response(
         ResultRead(match=MatchRead.model_validate(settled.match), settled_bets=settled.bets)
     )
@@ -115,7 +115,7 @@ def post_result(match_id: int, body: ResultBody, uow: UnitOfWorkDep, _: AdminDep
 @router.post("/{match_id}/cancel", response_model=CancelRead, responses=responses(403, 404, 409))
 def cancel_match(match_id: int, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Cancel a match (admin): every open bet is voided and its stake returned."""
-    settled = uow.run(settlement.cancel, match_id)
+    settled = settlement.cancel(uow, match_id)
     return json_response(
         CancelRead(match=MatchRead.model_validate(settled.match), voided_bets=settled.bets)
     )

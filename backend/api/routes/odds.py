@@ -61,7 +61,7 @@ async def ingest_batch(request: Request, uow: UnitOfWorkDep, _: AdminDep) -> Res
             raise ApiProblem(415, "send application/json or text/csv")
     except (service.MalformedBody, UnicodeDecodeError) as exc:
         raise ApiProblem(400, str(exc)) from None
-    result = await run_in_threadpool(uow.run, service.ingest, batch)
+    result = await run_in_threadpool(service.ingest, uow, batch)
     return json_response(BatchRead.model_validate(result))
 
 
@@ -74,7 +74,7 @@ def latest_odds(
     at: Annotated[Timestamp | None, Query(description="RFC 3339 with offset; default now")] = None,
 ) -> Response:
     """The latest price per (bookmaker, market, selection) captured at or before `at`."""
-    return items_response(uow.run(service.latest_odds, match_id, at))
+    return items_response(service.latest_odds(uow, match_id, at))
 
 
 @router.get(
@@ -82,7 +82,7 @@ def latest_odds(
 )
 def closing_odds(match_id: int, uow: UnitOfWorkDep) -> Response:
     """The latest price per (bookmaker, market, selection) at kickoff: the closing line."""
-    return items_response(uow.run(service.closing_odds, match_id))
+    return items_response(service.closing_odds(uow, match_id))
 
 
 @router.get(
@@ -99,8 +99,8 @@ def odds_history(
     selection: Annotated[Literal["home", "draw", "away", "over", "under"] | None, Query()] = None,
 ) -> Response:
     """Every snapshot of a match, by capture time then id."""
-    result = uow.run(
-        listing.odds_history,
+    result = listing.odds_history(
+        uow,
         page,
         match_id,
         bookmaker_id=bookmaker_id,

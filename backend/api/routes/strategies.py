@@ -48,7 +48,7 @@ def _one(strategy: Any, status: int = 200, location: str | None = None) -> Respo
 )
 def create_strategy(body: StrategyCreate, uow: UnitOfWorkDep, _: TenantDep) -> Response:
     """Create a strategy with its bankroll; it starts `active`."""
-    strategy = uow.run(service.create, **body.model_dump())
+    strategy = service.create(uow, **body.model_dump())
     return _one(strategy, 201, f"/v1/strategies/{strategy.id}")
 
 
@@ -60,7 +60,7 @@ def list_strategies(
     status: Annotated[StrategyStatus | None, Query()] = None,
 ) -> Response:
     """Your strategies, ordered by creation time then id."""
-    result = uow.run(listing.strategies, page, status=status)
+    result = listing.strategies(uow, page, status=status)
     return page_response(StrategyRead, result, headers=PRIVATE)
 
 
@@ -69,7 +69,7 @@ def list_strategies(
 )
 def get_strategy(strategy_id: uuid.UUID, uow: UnitOfWorkDep, _: TenantDep) -> Response:
     """Get one of your strategies."""
-    return _one(uow.run(crud.get, service.strategies, strategy_id))
+    return _one(crud.get(uow, service.strategies, strategy_id))
 
 
 @router.patch(
@@ -85,7 +85,7 @@ def update_strategy(
     _: TenantDep,
 ) -> Response:
     """Change description, max_stake, or pause/unpause; needs `If-Match`."""
-    return _one(uow.run(service.update, strategy_id, body.model_dump(exclude_unset=True), expected))
+    return _one(service.update(uow, strategy_id, body.model_dump(exclude_unset=True), expected))
 
 
 @router.post(
@@ -97,7 +97,7 @@ def kill_strategy(
     strategy_id: uuid.UUID, body: ReasonBody, uow: UnitOfWorkDep, _: TenantDep
 ) -> Response:
     """Kill a strategy: it takes no more bets. Killing a killed strategy changes nothing."""
-    return _one(uow.run(service.kill, strategy_id, body.reason))
+    return _one(service.kill(uow, strategy_id, body.reason))
 
 
 @router.post(
@@ -109,7 +109,7 @@ def pause_strategy(
     strategy_id: uuid.UUID, body: ReasonBody, uow: UnitOfWorkDep, _: TenantDep
 ) -> Response:
     """Pause a strategy at once (no If-Match): bets after this answer are 409 strategy-paused."""
-    return _one(uow.run(service.pause, strategy_id, body.reason))
+    return _one(service.pause(uow, strategy_id, body.reason))
 
 
 @router.post(
@@ -122,7 +122,7 @@ def change_limits(
 ) -> Response:
     """Set risk limits at once (no If-Match): every bet debited after this answer obeys them."""
     limits = body.model_dump(exclude={"reason"})
-    return _one(uow.run(service.change_limits, strategy_id, limits, body.reason))
+    return _one(service.change_limits(uow, strategy_id, limits, body.reason))
 
 
 @router.post(
@@ -134,7 +134,7 @@ def resume_strategy(
     strategy_id: uuid.UUID, body: ReasonBody, uow: UnitOfWorkDep, _: TenantDep
 ) -> Response:
     """Make a killed or paused strategy active again; an active one is left as it is."""
-    return _one(uow.run(service.resume, strategy_id, body.reason))
+    return _one(service.resume(uow, strategy_id, body.reason))
 
 
 @router.get(
@@ -144,7 +144,7 @@ def resume_strategy(
 )
 def strategy_performance(strategy_id: uuid.UUID, uow: UnitOfWorkDep, _: TenantDep) -> Response:
     """Bets, money, ROI and closing-line value of one strategy."""
-    perf = uow.run(service.performance, strategy_id)
+    perf = service.performance(uow, strategy_id)
     return json_response(PerformanceRead.model_validate(perf), headers=PRIVATE)
 
 
@@ -155,7 +155,7 @@ def leaderboard(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
     """Your strategies with a settled bet, best average CLV first."""
-    rows = uow.run(lambda u: u.bets.leaderboard(limit))
+    rows = service.leaderboard(uow, limit)
     body = Leaderboard(
         items=[
             LeaderboardEntry(

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/teams", tags=["teams"], route_class=ApiRoute)
 @router.post("", status_code=201, response_model=TeamRead, responses=responses(403, 409, 422))
 def create_team(body: TeamCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
     """Create a team (admin). Names are unique, case-insensitively."""
-    team = uow.run(crud.create, teams, body.model_dump())
+    team = crud.create(uow, teams, body.model_dump())
     return resource_response(
         TeamRead.model_validate(team),
         version=team.version,
@@ -42,14 +42,14 @@ def list_teams(
     ] = None,
 ) -> Response:
     """List teams, ordered by name then id."""
-    result = uow.run(listing.teams, page, league=league, country=country, q=q)
+    result = listing.teams(uow, page, league=league, country=country, q=q)
     return page_response(TeamRead, result)
 
 
 @router.get("/{team_id}", response_model=TeamRead, responses=responses(404))
 def get_team(team_id: int, uow: UnitOfWorkDep) -> Response:
     """Get one team."""
-    team = uow.run(crud.read, teams, team_id)
+    team = crud.read(uow, teams, team_id)
     return resource_response(TeamRead.model_validate(team), version=team["version"])
 
 
@@ -60,7 +60,7 @@ def update_team(
     team_id: int, body: TeamUpdate, uow: UnitOfWorkDep, expected: IfMatchDep, _: AdminDep
 ) -> Response:
     """Change a team (admin); needs `If-Match` with the current ETag."""
-    team = uow.run(crud.update, teams, team_id, body.model_dump(exclude_unset=True), expected)
+    team = crud.update(uow, teams, team_id, body.model_dump(exclude_unset=True), expected)
     return resource_response(TeamRead.model_validate(team), version=team.version)
 
 
@@ -69,5 +69,5 @@ def delete_team(
     team_id: int, uow: UnitOfWorkDep, expected: OptionalIfMatchDep, _: AdminDep
 ) -> Response:
     """Delete a team (admin); 409 while matches reference it."""
-    uow.run(crud.delete, teams, team_id, expected)
+    crud.delete(uow, teams, team_id, expected)
     return Response(status_code=204)
