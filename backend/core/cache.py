@@ -75,6 +75,17 @@ class QueryCache(Generic[V]):
             self._count("misses")
             return None
 
+    def peek(self, key: Hashable) -> V | None:
+        """The value if it is cached and fresh (a hit), else None without counting a miss:
+        for a caller that will go on to `get_or_load`, which counts it."""
+        with self._lock:
+            found = self._data.get(key)
+            if found is None or found[1] < time.monotonic():
+                return None
+            self._data.move_to_end(key)
+            self._count("hits")
+            return found[0]
+
     def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._data[key] = (value, time.monotonic() + self.ttl_s)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm.interfaces import ORMOption
 
+from backend.core.cache import Caches, QueryCache
 from backend.core.errors import NotFound
 from backend.core.versioning import ExpectedVersion
 from backend.models.base import Base
@@ -43,6 +44,20 @@ def create(
 def get(uow: UnitOfWork, repo: Selector[T], ident: Any, options: Sequence[ORMOption] = ()) -> T:
     """One entity by id (404 when missing), for use cases that go on to work with it."""
     return repo(uow).get_one(ident, options=options)
+
+
+def cached(
+    uow: UnitOfWork, cache: Callable[[Caches], QueryCache[Any]], ident: Any
+) -> Mapping[str, Any] | None:
+    """A cached read model by id without any I/O, or None: not cached, or the caller's key
+    must first be re-checked in the database (this worker's invalidation listener is not
+    current, so a revocation may not have reached it). Lets an async route answer a hit
+    without the threadpool, with the guarantees `read` gives on a hit."""
+    caches = uow.caches
+    if caches is None or (uow.principal.key_id is not None and not caches.current):
+        return None
+    found: Mapping[str, Any] | None = cache(caches).peek(ident)
+    return found
 
 
 @use_case

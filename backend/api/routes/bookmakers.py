@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, UnitOfWorkDep
 from backend.api.docs import responses
@@ -42,9 +43,12 @@ def list_bookmakers(
 
 
 @router.get("/{bookmaker_id}", response_model=BookmakerRead, responses=responses(404))
-def get_bookmaker(bookmaker_id: int, uow: UnitOfWorkDep) -> Response:
+async def get_bookmaker(bookmaker_id: int, uow: UnitOfWorkDep) -> Response:
     """Get one bookmaker."""
-    bookmaker = crud.read(uow, bookmakers, bookmaker_id)
+    # A cache hit is answered on the event loop; anything else runs in the threadpool.
+    bookmaker = crud.cached(uow, lambda caches: caches.bookmakers, bookmaker_id)
+    if bookmaker is None:
+        bookmaker = await run_in_threadpool(crud.read, uow, bookmakers, bookmaker_id)
     return resource_response(BookmakerRead.model_validate(bookmaker), version=bookmaker["version"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, UnitOfWorkDep
 from backend.api.docs import responses
@@ -47,9 +48,12 @@ def list_teams(
 
 
 @router.get("/{team_id}", response_model=TeamRead, responses=responses(404))
-def get_team(team_id: int, uow: UnitOfWorkDep) -> Response:
+async def get_team(team_id: int, uow: UnitOfWorkDep) -> Response:
     """Get one team."""
-    team = crud.read(uow, teams, team_id)
+    # A cache hit is answered on the event loop; anything else runs in the threadpool.
+    team = crud.cached(uow, lambda caches: caches.teams, team_id)
+    if team is None:
+        team = await run_in_threadpool(crud.read, uow, teams, team_id)
     return resource_response(TeamRead.model_validate(team), version=team["version"])
 
 
