@@ -157,8 +157,21 @@ class Caches:
         self.unknown_keys: QueryCache[bool] = QueryCache(
             "unknown_keys", max_entries, unknown_key_ttl_s
         )
+        # Pages of the reference lists (their JSON), keyed by the query: any change of a row
+        # of the table, an insert included, drops them all.
+        self.team_pages: QueryCache[Any] = QueryCache("team_pages", max_entries, ttl_s)
+        self.bookmaker_pages: QueryCache[Any] = QueryCache("bookmaker_pages", max_entries, ttl_s)
+        self._pages = {"teams": self.team_pages, "bookmakers": self.bookmaker_pages}
         self._by_name = {
-            c.name: c for c in (self.teams, self.bookmakers, self.api_keys, self.unknown_keys)
+            c.name: c
+            for c in (
+                self.teams,
+                self.bookmakers,
+                self.api_keys,
+                self.unknown_keys,
+                self.team_pages,
+                self.bookmaker_pages,
+            )
         }
         self._origin = uuid.uuid4().hex
         self._redis: Any = None
@@ -199,17 +212,24 @@ class Caches:
         elif kind == "tenant":
             self._drop_principals(None, ident)
         elif kind in ("teams", "bookmakers"):
-            self._by_name[kind].invalidate(int(ident))
+            self._changed(kind, int(ident))
         else:
             raise ValueError(f"unknown announcement {payload!r}")
+
+    def _changed(self, name: str, key: Any) -> None:
+        """A row of `name` changed (or was added): its cached value and every cached page of
+        its list are gone."""
+        self._by_name[name].invalidate(key)
+        pages = self._pages.get(name)
+        if pages is not None:
+            pages.invalidate()
 
     def get(self, name: str) -> QueryCache[Any] | None:
         return self._by_name.get(name)
 
     def invalidate(self, name: str, key: Any = None) -> None:
         """Drop a key here and, with Redis, in every other worker."""
-        cache = self._by_name[name]
-        cache.invalidate(key)
+        self._changed(name, key)
         if self._redis is not None:
             message = orjson.dumps({"o": self._origin, "c": name, "k": _wire(key)})
             try:
@@ -300,9 +320,8 @@ class Caches:
             if data.get("c") == "api_keys":
                 self._drop_principals(data.get("key_id"), data.get("tenant_id"))
                 continue
-            cache = self._by_name.get(data.get("c"))
-            if cache is not None:
-                cache.invalidate(data.get("k"))
+            if data.get("c") in self._by_name:
+                self._changed(data["c"], data.get("k"))
 
     def close(self) -> None:
         self._closed.set()

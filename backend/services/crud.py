@@ -21,6 +21,7 @@ from backend.repositories.unit_of_work import UnitOfWork
 from backend.services.use_case import use_case
 
 T = TypeVar("T", bound=Base)
+V = TypeVar("V")
 Selector = Callable[[UnitOfWork], Repository[T]]
 
 
@@ -36,6 +37,7 @@ def create(
     created = repository.add(repository.model_type(**fields))
     if options:
         created = repository.get_one(_ident(created), options=options)
+    _invalidate(uow, repository, _ident(created))  # cached pages of its list
     uow.commit()
     return created
 
@@ -46,9 +48,7 @@ def get(uow: UnitOfWork, repo: Selector[T], ident: Any, options: Sequence[ORMOpt
     return repo(uow).get_one(ident, options=options)
 
 
-def cached(
-    uow: UnitOfWork, cache: Callable[[Caches], QueryCache[Any]], ident: Any
-) -> Mapping[str, Any] | None:
+def cached(uow: UnitOfWork, cache: Callable[[Caches], QueryCache[V]], ident: Any) -> V | None:
     """A cached read model by id without any I/O, or None: not cached, or the caller's key
     must first be re-checked in the database (this worker's invalidation listener is not
     current, so a revocation may not have reached it). Lets an async route answer a hit
@@ -56,8 +56,7 @@ def cached(
     caches = uow.caches
     if caches is None or (uow.principal.key_id is not None and not caches.current):
         return None
-    found: Mapping[str, Any] | None = cache(caches).peek(ident)
-    return found
+    return cache(caches).peek(ident)
 
 
 @use_case

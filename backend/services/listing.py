@@ -9,9 +9,11 @@ empty, never a database error.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from backend.core.cache import Caches, QueryCache
 from backend.core.principal import Principal
 from backend.models.audit import AuditLog
 from backend.models.odds import OddsSnapshot
@@ -56,17 +58,52 @@ def teams(
     country: str | None = None,
     q: str | None = None,
 ) -> Page[Any]:
-    """Teams by name then id; `q` is a case-insensitive substring of the name."""
-    where = _equal(league=(Team.league, league), country=(Team.country, country))
-    if q:
-        where.append(Where(Team.name, q, "contains"))
-    return _page(uow.teams, page, where, Team.name)
+    """Teams by name then id; `q` is a case-insensitive substring of the name. Pages are
+    cached (reference data: any change of a team, an insert included, drops them all)."""
+
+    def load() -> Page[Any]:
+        where = _equal(league=(Team.league, league), country=(Team.country, country))
+        if q:
+            where.append(Where(Team.name, q, "contains"))
+        return _page(uow.teams, page, where, Team.name)
+
+    return _through(uow, team_pages, page_key(page, league, country, q), load)
 
 
 @use_case
 def bookmakers(uow: UnitOfWork, page: PageRequest, *, is_sharp: bool | None = None) -> Page[Any]:
-    """Bookmakers by name then id."""
-    return _page(uow.bookmakers, page, _equal(sharp=(Bookmaker.is_sharp, is_sharp)), Bookmaker.name)
+    """Bookmakers by name then id; pages cached like the teams'."""
+
+    def load() -> Page[Any]:
+        where = _equal(sharp=(Bookmaker.is_sharp, is_sharp))
+        return _page(uow.bookmakers, page, where, Bookmaker.name)
+
+    return _through(uow, bookmaker_pages, page_key(page, is_sharp), load)
+
+
+def team_pages(caches: Caches) -> QueryCache[Page[Any]]:
+    return caches.team_pages
+
+
+def bookmaker_pages(caches: Caches) -> QueryCache[Page[Any]]:
+    return caches.bookmaker_pages
+
+
+def page_key(page: PageRequest, *filters: Any) -> tuple[Any, ...]:
+    """A cached page's key: the filters and which page."""
+    return (*filters, page.limit, page.cursor, page.include_total)
+
+
+def _through(
+    uow: UnitOfWork,
+    cache: Callable[[Caches], QueryCache[Page[Any]]],
+    key: tuple[Any, ...],
+    load: Callable[[], Page[Any]],
+) -> Page[Any]:
+    # Inside the open unit: a page served from the cache runs no statement, and the unit
+    # re-checks a tenant key on its own when it ends (unless the listener vouches for it).
+    caches = uow.caches
+    return load() if caches is None else cache(caches).get_or_load(key, load)
 
 
 @use_case

@@ -152,3 +152,85 @@ def test_a_change_made_in_plain_sql_is_announced_and_dropped_from_the_cache(
     with raw_engine.begin() as conn:
         conn.execute(text("UPDATE teams SET league = 'After' WHERE id = :i"), {"i": team["id"]})
     assert _league_seen(client, url, admin_headers, "After") == "After"
+
+
+# -- cached pages of the reference lists ------------------------------------------------------
+
+
+def _names(client: TestClient, admin: dict[str, str], league: str) -> list[str]:
+    response = client.get("/v1/teams", params={"league": league}, headers=admin)
+    assert response.status_code == 200
+    return [t["name"] for t in response.json()["items"]]
+
+
+def test_a_cached_team_page_follows_every_write_at_once(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    league = f"Paged {time.monotonic_ns()}"
+    first = make_team(client, admin_headers, name=f"A {league}", league=league)
+    assert _names(client, admin_headers, league) == [first["name"]]
+    assert _names(client, admin_headers, league) == [first["name"]]  # from the page cache
+    second = make_team(client, admin_headers, name=f"B {league}", league=league)
+    assert _names(client, admin_headers, league) == [first["name"], second["name"]]  # created
+    url = f"/v1/teams/{first['id']}"
+    renamed = client.patch(
+        url, json={"name": f"C {league}"}, headers={**admin_headers, "If-Match": '"1"'}
+    )
+    assert renamed.status_code == 200
+    assert _names(client, admin_headers, league) == [second["name"], f"C {league}"]  # updated
+    assert client.delete(url, headers=admin_headers).status_code == 204
+    assert _names(client, admin_headers, league) == [second["name"]]  # deleted
+    stats = _stats(client, admin_headers)["caches"]["team_pages"]
+    assert stats["hits"] >= 1 and stats["invalidations"] >= 3
+
+
+def test_a_team_inserted_in_plain_sql_reaches_a_cached_page(
+    client: TestClient, admin_headers: dict[str, str], raw_engine: Any
+) -> None:
+    """Triggers announce inserts too (migration 0007): an operator's INSERT drops the pages."""
+    from sqlalchemy import text
+
+    league = f"Operator {time.monotonic_ns()}"
+    make_team(client, admin_headers, name=f"A {league}", league=league)
+    assert len(_names(client, admin_headers, league)) == 1  # cached now
+    with raw_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO teams (name, league, created_by, updated_by) "
+                "VALUES (:n, :l, 'psql', 'psql')"
+            ),
+            {"n": f"B {league}", "l": league},
+        )
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and len(_names(client, admin_headers, league)) != 2:
+        time.sleep(0.02)
+    assert _names(client, admin_headers, league) == [f"A {league}", f"B {league}"]
+
+
+def test_another_workers_new_bookmaker_reaches_a_cached_page(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    from backend.api.app import create_app
+
+    dbs = [create_database(settings) for _ in range(2)]
+    try:
+        with (
+            TestClient(create_app(settings, dbs[0])) as a,
+            TestClient(create_app(settings, dbs[1])) as b,
+        ):
+            before = a.get("/v1/bookmakers", params={"limit": 500}, headers=admin_headers)
+            names = {x["name"] for x in before.json()["items"]}
+            made = b.post(
+                "/v1/bookmakers",
+                json={"name": f"Book {time.monotonic_ns()}"},
+                headers=admin_headers,
+            ).json()
+            deadline, seen = time.monotonic() + 3, names
+            while time.monotonic() < deadline and made["name"] not in seen:
+                page = a.get("/v1/bookmakers", params={"limit": 500}, headers=admin_headers)
+                seen = {x["name"] for x in page.json()["items"]}
+                time.sleep(0.02)
+            assert made["name"] in seen
+    finally:
+        for db in dbs:
+            db.dispose()

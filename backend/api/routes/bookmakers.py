@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
@@ -32,13 +33,16 @@ def create_bookmaker(body: BookmakerCreate, uow: UnitOfWorkDep, _: AdminDep) -> 
 
 
 @router.get("", response_model=PageOf[BookmakerRead], responses=responses(422))
-def list_bookmakers(
+async def list_bookmakers(
     uow: UnitOfWorkDep,
     page: PageDep,
     is_sharp: Annotated[bool | None, Query()] = None,
 ) -> Response:
     """List bookmakers, ordered by name then id."""
-    result = listing.bookmakers(uow, page, is_sharp=is_sharp)
+    # A cached page is answered on the event loop; anything else runs in the threadpool.
+    result = crud.cached(uow, listing.bookmaker_pages, listing.page_key(page, is_sharp))
+    if result is None:
+        result = await run_in_threadpool(lambda: listing.bookmakers(uow, page, is_sharp=is_sharp))
     return page_response(BookmakerRead, result)
 
 
@@ -46,7 +50,9 @@ def list_bookmakers(
 async def get_bookmaker(bookmaker_id: int, uow: UnitOfWorkDep) -> Response:
     """Get one bookmaker."""
     # A cache hit is answered on the event loop; anything else runs in the threadpool.
-    bookmaker = crud.cached(uow, lambda caches: caches.bookmakers, bookmaker_id)
+    bookmaker: Mapping[str, Any] | None = crud.cached(
+        uow, lambda caches: caches.bookmakers, bookmaker_id
+    )
     if bookmaker is None:
         bookmaker = await run_in_threadpool(crud.read, uow, bookmakers, bookmaker_id)
     return resource_response(BookmakerRead.model_validate(bookmaker), version=bookmaker["version"])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
@@ -32,7 +33,7 @@ def create_team(body: TeamCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
 
 
 @router.get("", response_model=PageOf[TeamRead], responses=responses(422))
-def list_teams(
+async def list_teams(
     uow: UnitOfWorkDep,
     page: PageDep,
     league: Annotated[ShortText | None, Query()] = None,
@@ -43,7 +44,13 @@ def list_teams(
     ] = None,
 ) -> Response:
     """List teams, ordered by name then id."""
-    result = listing.teams(uow, page, league=league, country=country, q=q)
+    # A cached page is answered on the event loop; anything else runs in the threadpool.
+    key = listing.page_key(page, league, country, q)
+    result = crud.cached(uow, listing.team_pages, key)
+    if result is None:
+        result = await run_in_threadpool(
+            lambda: listing.teams(uow, page, league=league, country=country, q=q)
+        )
     return page_response(TeamRead, result)
 
 
@@ -51,7 +58,7 @@ def list_teams(
 async def get_team(team_id: int, uow: UnitOfWorkDep) -> Response:
     """Get one team."""
     # A cache hit is answered on the event loop; anything else runs in the threadpool.
-    team = crud.cached(uow, lambda caches: caches.teams, team_id)
+    team: Mapping[str, Any] | None = crud.cached(uow, lambda caches: caches.teams, team_id)
     if team is None:
         team = await run_in_threadpool(crud.read, uow, teams, team_id)
     return resource_response(TeamRead.model_validate(team), version=team["version"])
