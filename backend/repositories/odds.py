@@ -10,12 +10,12 @@ from typing import Any, ClassVar
 
 from sqlalchemy import text
 
+from backend.core.ids import storable_id
 from backend.core.timestamps import TIMESTAMP_RE
 from backend.models.odds import OddsSnapshot
 from backend.repositories.base import Repository
 from backend.repositories.pages import View
 
-MAX_ID = 2**31 - 1
 COLUMNS = ("match_id", "bookmaker_id", "market", "selection", "price", "captured_at")
 
 _CREATE_STAGE = """
@@ -132,7 +132,7 @@ class OddsRepository(Repository[OddsSnapshot]):
     def latest(self, match_id: int, at: datetime | None) -> list[dict[str, Any]] | None:
         """The latest snapshot per (bookmaker, market, selection) captured at or before `at`
         (the kickoff when None), as read-model rows; None when the match does not exist."""
-        if not 0 < match_id <= MAX_ID:
+        if not storable_id(match_id):
             return None
         rows = self._raw(_LATEST, {"match": match_id, "at": at}).fetchall()
         if not rows:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from backend.core.errors import InvalidInput, NotFound
+from backend.core.ids import storable_id
 from backend.models.reference import Team
 from backend.repositories.analytics import ProfileRow, Recomputed
 from backend.repositories.unit_of_work import UnitOfWork
-from backend.services.listing import MAX_ID
 from backend.services.use_case import use_case
 
 
@@ -25,7 +25,7 @@ def recompute(uow: UnitOfWork) -> Recomputed:
 def profile(uow: UnitOfWork, team_id: int) -> ProfileRow:
     """The team and its profile in one statement; 404 for no team, and for a team no
     recompute has seen yet."""
-    found = uow.analytics.profile(team_id) if 0 < team_id <= MAX_ID else None
+    found = uow.analytics.profile(team_id) if storable_id(team_id) else None
     if found is None or found.profile is None:
         raise NotFound("profile of team", team_id)
     return found

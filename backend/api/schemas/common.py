@@ -21,9 +21,10 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from backend.core.ids import MAX_INT_ID
 from backend.core.timestamps import TIMESTAMP_RE, is_rfc3339
 
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_INT_ID
 # What `_storable` enforces, as an OpenAPI pattern.
 NUL_FREE = r"^[^\x00]*$"
 
