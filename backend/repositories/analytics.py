@@ -10,6 +10,7 @@ from sqlalchemy import Select, bindparam, select, text
 from backend.models.analytics import HeadToHead, TeamProfile
 from backend.models.reference import Team
 from backend.repositories.base import SqlRepository
+from backend.repositories.reference import TEAM_FIELDS
 
 _RESULTS = """
     results AS (
@@ -107,10 +108,6 @@ class Recomputed:
     pairs: int
 
 
-TEAM_FIELDS = (
-    "id", "name", "country", "league", "created_at", "updated_at", "created_by", "updated_by",
-    "version",
-)  # fmt: skip
 PROFILE_FIELDS = (
     "matches", "goals_for", "goals_against", "wins", "draws", "home_matches", "home_wins",
     "away_matches", "away_wins", "form", "computed_at",

@@ -35,24 +35,25 @@ def _match_row(row: Row[Any]) -> dict[str, Any]:
     }
 
 
+# A team as the API shows it (TeamRead), in its order: in lists and in team profiles.
+TEAM_FIELDS = (
+    "id",
+    "name",
+    "country",
+    "league",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "version",
+)
+
+
 class TeamRepository(Repository[Team]):
     model_type: ClassVar[type[Any]] = Team
     entity_name = "team"
     cache_name = "teams"
-    list_view = View.of(
-        Team,
-        (
-            "id",
-            "name",
-            "country",
-            "league",
-            "created_at",
-            "updated_at",
-            "created_by",
-            "updated_by",
-            "version",
-        ),
-    )
+    list_view = View.of(Team, TEAM_FIELDS)
     constraint_messages = {
         "uq_teams_lower_name": "a team with this name already exists",
         "fk_matches_home_team_id_teams": "the team still has matches",
