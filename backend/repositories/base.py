@@ -267,7 +267,8 @@ class Repository(SqlRepository, Generic[ModelT]):
             params[f"after_{i}"] = value
         total = None
         if include_total:
-            total = int(self.session.scalar(page.count, params) or 0)
+            # On the unit's connection, like the page: no ORM session for a count.
+            total = int(self.connection().execute(page.count, params).scalar_one())
         rows: list[Any]
         if view is not None:
             rows = self._raw(page.sql, driver_params(params)).fetchall()
