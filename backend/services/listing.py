@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from backend.core.cache import Caches, QueryCache
+from backend.core.ids import storable_id
 from backend.core.principal import Principal
 from backend.models.audit import AuditLog
 from backend.models.odds import OddsSnapshot
@@ -23,9 +24,9 @@ from backend.models.trading import Bet, Strategy
 from backend.repositories.pages import Page, Where
 from backend.repositories.reference import MatchRepository
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services import crud
 from backend.services.use_case import use_case
 
-MAX_ID = 2**31 - 1
 NO_ID = -1  # ids are positive: a filter on it matches nothing
 
 
@@ -41,7 +42,7 @@ class PageRequest(Protocol):
 
 
 def _id(value: int) -> int:
-    return value if 0 < value <= MAX_ID else NO_ID
+    return value if storable_id(value) else NO_ID
 
 
 def _equal(**pairs: tuple[Any, Any]) -> list[Where]:
@@ -67,7 +68,7 @@ def teams(
             where.append(Where(Team.name, q, "contains"))
         return _page(uow.teams, page, where, Team.name)
 
-    return _through(uow, team_pages, page_key(page, league, country, q), load)
+    return _through(uow, team_pages, _key(page, league, country, q), load)
 
 
 @use_case
@@ -78,7 +79,26 @@ def bookmakers(uow: UnitOfWork, page: PageRequest, *, is_sharp: bool | None = No
         where = _equal(sharp=(Bookmaker.is_sharp, is_sharp))
         return _page(uow.bookmakers, page, where, Bookmaker.name)
 
-    return _through(uow, bookmaker_pages, page_key(page, is_sharp), load)
+    return _through(uow, bookmaker_pages, _key(page, is_sharp), load)
+
+
+def cached_teams(
+    uow: UnitOfWork,
+    page: PageRequest,
+    *,
+    league: str | None = None,
+    country: str | None = None,
+    q: str | None = None,
+) -> Page[Any] | None:
+    """The page `teams` would answer, if it is cached and may be served without any I/O."""
+    return crud.cached(uow, team_pages, _key(page, league, country, q))
+
+
+def cached_bookmakers(
+    uow: UnitOfWork, page: PageRequest, *, is_sharp: bool | None = None
+) -> Page[Any] | None:
+    """The page `bookmakers` would answer, if cached and servable without any I/O."""
+    return crud.cached(uow, bookmaker_pages, _key(page, is_sharp))
 
 
 def team_pages(caches: Caches) -> QueryCache[Page[Any]]:
@@ -89,8 +109,8 @@ def bookmaker_pages(caches: Caches) -> QueryCache[Page[Any]]:
     return caches.bookmaker_pages
 
 
-def page_key(page: PageRequest, *filters: Any) -> tuple[Any, ...]:
-    """A cached page's key: the filters and which page."""
+def _key(page: PageRequest, *filters: Any) -> tuple[Any, ...]:
+    """A cached page's key: its listing's filters, then which page."""
     return (*filters, page.limit, page.cursor, page.include_total)
 
 

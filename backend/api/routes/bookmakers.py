@@ -40,7 +40,7 @@ async def list_bookmakers(
 ) -> Response:
     """List bookmakers, ordered by name then id."""
     # A cached page is answered on the event loop; anything else runs in the threadpool.
-    result = crud.cached(uow, listing.bookmaker_pages, listing.page_key(page, is_sharp))
+    result = listing.cached_bookmakers(uow, page, is_sharp=is_sharp)
     if result is None:
         result = await run_in_threadpool(lambda: listing.bookmakers(uow, page, is_sharp=is_sharp))
     return page_response(BookmakerRead, result)

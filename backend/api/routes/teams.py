@@ -45,8 +45,7 @@ async def list_teams(
 ) -> Response:
     """List teams, ordered by name then id."""
     # A cached page is answered on the event loop; anything else runs in the threadpool.
-    key = listing.page_key(page, league, country, q)
-    result = crud.cached(uow, listing.team_pages, key)
+    result = listing.cached_teams(uow, page, league=league, country=country, q=q)
     if result is None:
         result = await run_in_threadpool(
             lambda: listing.teams(uow, page, league=league, country=country, q=q)
