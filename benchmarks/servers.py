@@ -3,8 +3,9 @@ git worktree), and the floor.
 
 The project is started the way an operator starts it, `python -m backend.scripts.serve
 --serve-only --port P --workers N`, with its DEFAULT settings: the environment it gets has
-every setting of backend.core.config.Settings removed except DATABASE_URL, ADMIN_API_KEY,
-CURSOR_SECRET and LOG_LEVEL=WARNING, and it runs in an empty directory (no `.env` to read).
+every setting of backend.core.config.Settings removed except DATABASE_URL, ADMIN_API_KEY and
+CURSOR_SECRET (so LOG_LEVEL is the default INFO: one access-log line per request, into the
+server's log file), and it runs in an empty directory (no `.env` to read).
 The source tree comes first on PYTHONPATH, so a worktree's `backend` is the one imported
 (the venv's editable install of this tree is only found after it).
 """
@@ -156,7 +157,6 @@ def start_project(
             "DATABASE_URL": database_url,
             "ADMIN_API_KEY": admin_key,
             "CURSOR_SECRET": cursor_secret,
-            "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(source),
         }
     )
