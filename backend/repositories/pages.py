@@ -7,7 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, bindparam, or_, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Numeric,
+    Select,
+    Text,
+    Uuid,
+    bindparam,
+    cast,
+    or_,
+    tuple_,
+)
 
 ItemT = TypeVar("ItemT")
 
@@ -40,10 +51,23 @@ class View:
         (what the resource's response schema lists, in its order)."""
         keys = tuple(names)
         return cls(
-            columns=tuple(getattr(model, name) for name in keys),
+            columns=tuple(as_json_text(getattr(model, name)) for name in keys),
             joins=(),
             build=lambda row: dict(zip(keys, row, strict=True)),
         )
+
+
+def as_json_text(column: Any) -> Any:
+    """A uuid or numeric column as PostgreSQL's text of it, under the column's name: the JSON
+    answers write both as strings, and PostgreSQL's canonical text is that string (`str()` of
+    the `UUID` or `Decimal` the driver would otherwise build per value, at a cost of about a
+    microsecond each: a page of 50 bets holds 400). A cursor taken from such a row encodes
+    the same text."""
+    if isinstance(column.type, Uuid) or (
+        isinstance(column.type, Numeric) and not isinstance(column.type, Float)
+    ):
+        return cast(column, Text).label(column.key)
+    return column
 
 
 @dataclass(frozen=True)
