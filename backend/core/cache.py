@@ -162,6 +162,11 @@ class Caches:
         self.team_pages: QueryCache[Any] = QueryCache("team_pages", max_entries, ttl_s)
         self.bookmaker_pages: QueryCache[Any] = QueryCache("bookmaker_pages", max_entries, ttl_s)
         self._pages = {"teams": self.team_pages, "bookmakers": self.bookmaker_pages}
+        # Derived reads, dropped whole by what rebuilds them: a team's profile by every
+        # recompute (and by a change of its team), a tenant's leaderboard page by every
+        # refresh of the leaderboard.
+        self.team_profiles: QueryCache[Any] = QueryCache("team_profiles", max_entries, ttl_s)
+        self.leaderboards: QueryCache[Any] = QueryCache("leaderboards", max_entries, ttl_s)
         self._by_name = {
             c.name: c
             for c in (
@@ -171,6 +176,8 @@ class Caches:
                 self.unknown_keys,
                 self.team_pages,
                 self.bookmaker_pages,
+                self.team_profiles,
+                self.leaderboards,
             )
         }
         self._origin = uuid.uuid4().hex
@@ -213,6 +220,8 @@ class Caches:
             self._drop_principals(None, ident)
         elif kind in ("teams", "bookmakers"):
             self._changed(kind, int(ident))
+        elif kind in ("team_profiles", "leaderboards") and ident == "*":
+            self._changed(kind, None)
         else:
             raise ValueError(f"unknown announcement {payload!r}")
 
@@ -223,6 +232,8 @@ class Caches:
         pages = self._pages.get(name)
         if pages is not None:
             pages.invalidate()
+        if name == "teams":  # a profile holds its team's columns
+            self.team_profiles.invalidate(key)
 
     def get(self, name: str) -> QueryCache[Any] | None:
         return self._by_name.get(name)
@@ -291,7 +302,7 @@ class Caches:
         import redis
 
         client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(CHANNEL)
         self._redis = client
         self._listener = threading.Thread(

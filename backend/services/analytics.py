@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from backend.core.cache import Caches, QueryCache
 from backend.core.errors import InvalidInput, NotFound
 from backend.core.ids import storable_id
 from backend.models.reference import Team
 from backend.repositories.analytics import ProfileRow, Recomputed
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services import crud
 from backend.services.use_case import use_case
 
 
@@ -17,17 +19,34 @@ from backend.services.use_case import use_case
 def recompute(uow: UnitOfWork) -> Recomputed:
     """Every profile and every pair, rebuilt in one transaction."""
     result = uow.analytics.recompute()
+    uow.invalidate_after_commit("team_profiles")  # other workers: the table's announcement
     uow.commit()
     return result
 
 
+def team_profiles(caches: Caches) -> QueryCache[ProfileRow]:
+    return caches.team_profiles
+
+
+def cached_profile(uow: UnitOfWork, team_id: int) -> ProfileRow | None:
+    """The profile `profile` would answer, if it is cached and may be served without I/O."""
+    return crud.cached(uow, team_profiles, team_id)
+
+
 @use_case
 def profile(uow: UnitOfWork, team_id: int) -> ProfileRow:
-    """The team and its profile in one statement; 404 for no team, and for a team no
-    recompute has seen yet."""
-    found = uow.analytics.profile(team_id) if storable_id(team_id) else None
-    if found is None or found.profile is None:
-        raise NotFound("profile of team", team_id)
+    """The team and its profile in one statement (cached until the next recompute or a
+    change of the team); 404 for no team, and for a team no recompute has seen yet."""
+
+    def load() -> ProfileRow:
+        found = uow.analytics.profile(team_id) if storable_id(team_id) else None
+        if found is None or found.profile is None:
+            raise NotFound("profile of team", team_id)
+        return found
+
+    if uow.caches is None:
+        return load()
+    found: ProfileRow = uow.caches.team_profiles.get_or_load(team_id, load)
     return found
 
 

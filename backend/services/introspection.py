@@ -73,6 +73,8 @@ DECLARED_OBJECTS: tuple[Declared, ...] = (
     Declared("function", "public", "", "refresh_strategy_leaderboard"),
     Declared("function", "public", "", "oddsdesk_assert_api_key"),
     Declared("function", "public", "", "oddsdesk_announce_change"),
+    Declared("function", "public", "", "oddsdesk_announce_rebuild"),
+    Declared("trigger", "analytics", "team_profiles", "team_profiles_announce_rebuild"),
     *(
         Declared("trigger", "public", table, f"{table}_announce_change")
         for table in ("teams", "bookmakers", "api_keys", "tenants")

@@ -75,11 +75,13 @@ def cancel(uow: UnitOfWork, match_id: int) -> Settled:
 
 def _refresh_after_commit(uow: UnitOfWork) -> None:
     """CONCURRENTLY needs the settled rows committed; readers never wait for the refresh."""
-    factory = uow.session_factory
+    factory, caches = uow.session_factory, uow.caches
 
     def refresh() -> None:
         with factory() as session:
-            session.execute(text("SELECT refresh_strategy_leaderboard()"))
+            session.execute(text("SELECT refresh_strategy_leaderboard()"))  # announces it too
             session.commit()
+        if caches is not None:
+            caches.invalidate("leaderboards")
 
     uow.on_commit(refresh)

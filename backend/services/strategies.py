@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from backend.core.cache import Caches, QueryCache
 from backend.core.errors import Conflict, NotFound
 from backend.core.versioning import ExpectedVersion
 from backend.models.trading import Strategy
 from backend.repositories.trading import LeaderboardRow, Performance, StrategyRepository
 from backend.repositories.unit_of_work import UnitOfWork
+from backend.services import crud
 from backend.services.use_case import use_case
 
 
@@ -127,7 +129,22 @@ def performance(uow: UnitOfWork, strategy_id: uuid.UUID) -> Performance:
     return found
 
 
+def leaderboards(caches: Caches) -> QueryCache[list[LeaderboardRow]]:
+    return caches.leaderboards
+
+
+def cached_leaderboard(uow: UnitOfWork, limit: int) -> list[LeaderboardRow] | None:
+    """The rows `leaderboard` would answer, if cached and servable without any I/O."""
+    return crud.cached(uow, leaderboards, (uow.principal.tenant_id, limit))
+
+
 @use_case
 def leaderboard(uow: UnitOfWork, limit: int) -> list[LeaderboardRow]:
-    """The tenant's strategies with a settled bet, best average CLV first."""
-    return uow.bets.leaderboard(limit)
+    """The tenant's strategies with a settled bet, best average CLV first: the leaderboard as
+    its last refresh left it (cached until the next refresh, which every result triggers)."""
+    if uow.caches is None:
+        return uow.bets.leaderboard(limit)
+    rows: list[LeaderboardRow] = uow.caches.leaderboards.get_or_load(
+        (uow.principal.tenant_id, limit), lambda: uow.bets.leaderboard(limit)
+    )
+    return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from backend.api.deps import AdminDep, UnitOfWorkDep
 from backend.api.docs import responses
@@ -28,9 +29,12 @@ def recompute(uow: UnitOfWorkDep, _: AdminDep) -> Response:
 
 
 @router.get("/v1/teams/{team_id}/profile", response_model=ProfileRead, responses=responses(404))
-def team_profile(team_id: int, uow: UnitOfWorkDep) -> Response:
+async def team_profile(team_id: int, uow: UnitOfWorkDep) -> Response:
     """A team's record over finished matches (404 before the first recompute that saw it)."""
-    found = service.profile(uow, team_id)
+    # A cache hit is answered on the event loop; anything else runs in the threadpool.
+    found = service.cached_profile(uow, team_id)
+    if found is None:
+        found = await run_in_threadpool(service.profile, uow, team_id)
     p = found.profile
     assert p is not None
     body = ProfileRead(

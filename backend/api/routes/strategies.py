@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from backend.api.deps import IfMatchDep, PageDep, TenantDep, UnitOfWorkDep
 from backend.api.docs import responses
@@ -149,13 +150,16 @@ def strategy_performance(strategy_id: uuid.UUID, uow: UnitOfWorkDep, _: TenantDe
 
 
 @router.get("/v1/leaderboard", response_model=Leaderboard, responses=responses(403, 422))
-def leaderboard(
+async def leaderboard(
     uow: UnitOfWorkDep,
     _: TenantDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
     """Your strategies with a settled bet, best average CLV first."""
-    rows = service.leaderboard(uow, limit)
+    # A cache hit is answered on the event loop; anything else runs in the threadpool.
+    rows = service.cached_leaderboard(uow, limit)
+    if rows is None:
+        rows = await run_in_threadpool(service.leaderboard, uow, limit)
     body = Leaderboard(
         items=[
             LeaderboardEntry(
