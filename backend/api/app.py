@@ -17,6 +17,7 @@ from backend.api.routes import (
     admin,
     analytics,
     audit,
+    backtests,
     bets,
     bookmakers,
     health,
@@ -100,6 +101,7 @@ def create_app(
         admin,
         strategies,
         audit,
+        backtests,
     ):
         # Each module's routes already carry their full path, tags and route class. Adding
         # them to the app's own router keeps request matching a flat scan (nested included

@@ -15,7 +15,7 @@ PRICE_MIN, PRICE_MAX = Decimal("1.001"), Decimal("1000")
 DECIMAL_STRING = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 
 
-def _decimal_input(
+def decimal_input(
     places: int, *, gt: Decimal | None = None, ge: Decimal | None = None, le: Decimal
 ) -> Any:
     def parse(value: Any) -> Decimal:
@@ -84,17 +84,17 @@ _STRING = WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"})
 # Inputs.
 Stake = Annotated[
     Decimal,
-    _decimal_input(2, gt=Decimal(0), le=MONEY_MAX),
+    decimal_input(2, gt=Decimal(0), le=MONEY_MAX),
     _input_schema(2, STAKE_PATTERN, minimum=Decimal(0), exclusive=True, le=MONEY_MAX),
 ]
 Bankroll = Annotated[
     Decimal,
-    _decimal_input(2, ge=Decimal(0), le=MONEY_MAX),
+    decimal_input(2, ge=Decimal(0), le=MONEY_MAX),
     _input_schema(2, BANKROLL_PATTERN, minimum=Decimal(0), exclusive=False, le=MONEY_MAX),
 ]
 Price = Annotated[
     Decimal,
-    _decimal_input(3, ge=PRICE_MIN, le=PRICE_MAX),
+    decimal_input(3, ge=PRICE_MIN, le=PRICE_MAX),
     _input_schema(3, PRICE_PATTERN, minimum=PRICE_MIN, exclusive=False, le=PRICE_MAX),
 ]
 
