@@ -31,6 +31,7 @@ from backend.core.config import Settings, get_settings
 from backend.core.database import Database, create_database
 from backend.core.engine import direct_connection
 from backend.core.logging import configure_logging
+from backend.core.ratelimit import RateLimiter
 from backend.repositories.cursor import use_keys
 from backend.services.auth import DatabaseKeyResolver
 
@@ -59,6 +60,8 @@ def create_app(
         unknown_key_ttl_s=settings.cache_unknown_key_ttl_s,
     )
 
+    limiter = RateLimiter(settings.redis_url)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Sync routes run in AnyIO's threadpool (40 threads by default). Each holds at most one
@@ -68,6 +71,7 @@ def create_app(
         if settings.cache_listen:
             caches.listen(lambda: direct_connection(settings, "invalidations"))
         yield
+        await limiter.close()
         caches.close()
         database.dispose()
 
@@ -85,7 +89,10 @@ def create_app(
     app.state.db = database
     app.state.admin_key = admin_key
     app.state.caches = caches
-    app.state.key_resolver = key_resolver or DatabaseKeyResolver(database.engine, caches)
+    app.state.key_resolver = key_resolver or DatabaseKeyResolver(
+        database.engine, caches, settings.rate_limit_per_s, settings.rate_limit_burst
+    )
+    app.state.rate_limiter = limiter
 
     install_problem_handlers(app)
     app.add_middleware(HeadAsGet)

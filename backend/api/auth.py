@@ -20,6 +20,7 @@ from backend.api.problems import ApiProblem
 from backend.core.errors import TenantInactive
 from backend.core.logging import tenant_id_var
 from backend.core.principal import ADMIN, Principal
+from backend.core.ratelimit import RateLimiter
 
 SECURITY_SCHEME = "bearerAuth"
 SECURITY_SCHEMES = {
@@ -86,10 +87,30 @@ async def resolve_principal(request: Request) -> Principal:
             ) from None
     if principal is None:
         raise ApiProblem(401, "unknown or revoked API key", headers=UNAUTHORIZED_HEADERS)
-    request.state.principal = principal
     if principal.tenant_id is not None:
         tenant_id_var.set(str(principal.tenant_id))
+    if principal.rate_limit is not None:
+        await _take_token(request, principal)
+    request.state.principal = principal
     return principal
+
+
+async def _take_token(request: Request, principal: Principal) -> None:
+    """One token of the key's bucket, or 429; the RateLimit fields go on the answer."""
+    assert principal.rate_limit is not None
+    limiter: RateLimiter = request.app.state.rate_limiter
+    decision = await limiter.take(str(principal.key_id), principal.rate_limit)
+    headers = decision.headers()
+    if not decision.allowed:
+        raise ApiProblem(
+            429,
+            f"this API key is limited to {principal.rate_limit.per_s:g} requests a second "
+            f"(bursts of {principal.rate_limit.burst}); retry in {decision.retry_after_s} s",
+            code="rate-limited",
+            title="Too many requests",
+            headers=headers,
+        )
+    request.state.rate_limit_headers = headers
 
 
 def _check(principal: Principal, requirement: AuthRequirement) -> None:

@@ -38,6 +38,7 @@ _DESCRIPTIONS = {
     415: "Body is not application/json",
     422: "Invalid input",
     428: "If-Match is required",
+    429: "This API key's rate limit is used up; retry after Retry-After seconds",
     503: "Database unavailable; retry after Retry-After seconds",
 }
 
@@ -61,7 +62,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 def standard_problems(authenticated: bool, has_body: bool) -> list[int]:
     codes = [422, 500, 503]
     if authenticated:
-        codes.append(401)
+        codes += [401, 429]
     if has_body:
         codes += [400, 413, 415]
     return codes

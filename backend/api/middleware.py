@@ -44,7 +44,8 @@ class RequestContextMiddleware:
 
         started = time.perf_counter()
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         rid_token = request_id_var.set(request_id)
         tenant_token = tenant_id_var.set(None)
         status_holder = [500]
@@ -55,6 +56,14 @@ class RequestContextMiddleware:
                 status_holder[0] = message["status"]
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
                 headers.append(rid_header)
+                limits = state.get("rate_limit_headers")  # set by authentication
+                if limits is not None:
+                    present = {h[0].lower() for h in headers}
+                    headers.extend(
+                        (k.lower().encode(), v.encode())
+                        for k, v in limits.items()
+                        if k.lower().encode() not in present
+                    )
                 message["headers"] = headers
             await send(message)
 

@@ -303,16 +303,19 @@ class Caches:
 
         client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(CHANNEL)
-        self._redis = client
+        self._redis = client  # publishing fails (and is logged) while Redis is down
         self._listener = threading.Thread(
             target=self._listen, args=(pubsub,), daemon=True, name="cache-invalidations-redis"
         )
         self._listener.start()
 
     def _listen(self, pubsub: Any) -> None:
+        # Subscribed here, not at start-up: Redis being down never stops the app from
+        # starting; the thread keeps trying (redis-py re-subscribes after a reconnect).
         while not self._closed.is_set():
             try:
+                if not pubsub.subscribed:
+                    pubsub.subscribe(CHANNEL)
                 message = pubsub.get_message(timeout=1.0)
             except Exception:
                 if self._closed.is_set():

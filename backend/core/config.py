@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # Unknown API keys are remembered this long, so a flood of one bad key costs no lookups.
     cache_unknown_key_ttl_s: float = Field(default=5.0, ge=0, le=3600)
 
+    # Per-API-key rate limit of tenant keys (token bucket), unless the tenant sets its own:
+    # requests a second (0: unlimited) and the burst above it (0: one second's worth). Shared
+    # by every worker through Redis when REDIS_URL is set, else per worker.
+    rate_limit_per_s: float = Field(default=0.0, ge=0, le=1_000_000)
+    rate_limit_burst: int = Field(default=0, ge=0, le=10_000_000)
+
     # Required to serve the API (checked at app start-up); migrations and scripts run without it.
     admin_api_key: SecretStr | None = None
     # The key that signs pagination cursors (HMAC-SHA256), so a client cannot forge one.

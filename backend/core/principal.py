@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from backend.core.ratelimit import RateLimit
+
 ADMIN_ACTOR = "admin"
 
 
@@ -15,6 +17,7 @@ class Principal:
     actor: str
     tenant_id: uuid.UUID | None = None
     key_id: uuid.UUID | None = None
+    rate_limit: RateLimit | None = None  # None: unlimited
 
     @property
     def is_admin(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar
 
 from sqlalchemy import (
@@ -12,6 +13,8 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
+    Numeric,
     String,
     Uuid,
     func,
@@ -30,11 +33,17 @@ class Tenant(TimestampMixin, AuditMixin, VersionMixin, Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
+    # Requests a second per API key of this tenant, and the burst above it (token bucket);
+    # NULL: the deployment's RATE_LIMIT_PER_S / RATE_LIMIT_BURST.
+    rate_limit_per_s: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
+    rate_limit_burst: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("uq_tenants_lower_name", func.lower(text("name")), unique=True),
         Index("ix_tenants_created_at_id", "created_at", "id"),
         CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+        CheckConstraint("rate_limit_per_s > 0", name="rate_limit_per_s_positive"),
+        CheckConstraint("rate_limit_burst >= 1", name="rate_limit_burst_positive"),
     )
 
 

@@ -19,6 +19,7 @@ from backend.core.cache import Caches
 from backend.core.errors import TenantInactive
 from backend.core.pool import with_fresh_connection_retry
 from backend.core.principal import Principal
+from backend.core.ratelimit import RateLimit
 from backend.models.tenancy import ApiKey, Tenant
 from backend.services.tenancy import KEY_PREFIX, hash_key
 
@@ -28,9 +29,13 @@ _MAX_KEY_LENGTH = 128
 class DatabaseKeyResolver:
     """Looks the key's hash up in `api_keys` (one indexed read) on a cache miss."""
 
-    def __init__(self, engine: Engine, caches: Caches) -> None:
+    def __init__(
+        self, engine: Engine, caches: Caches, rate_per_s: float = 0, rate_burst: int = 0
+    ) -> None:
         self.engine = engine
         self.caches = caches
+        # The deployment's rate limit (0: none), for tenants without values of their own.
+        self.rate_per_s, self.rate_burst = rate_per_s, rate_burst
 
     def cached(self, secret: str) -> Principal | None:
         """The principal if this process saw the key recently (no I/O)."""
@@ -45,7 +50,14 @@ class DatabaseKeyResolver:
         if unknown.ttl_s > 0 and unknown.get(digest):
             return None
         stmt = (
-            select(ApiKey.id, ApiKey.name, ApiKey.tenant_id, Tenant.is_active)
+            select(
+                ApiKey.id,
+                ApiKey.name,
+                ApiKey.tenant_id,
+                Tenant.is_active,
+                Tenant.rate_limit_per_s,
+                Tenant.rate_limit_burst,
+            )
             .join(Tenant, Tenant.id == ApiKey.tenant_id)
             .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
         )
@@ -61,7 +73,16 @@ class DatabaseKeyResolver:
             return None
         if not row.is_active:
             raise TenantInactive
-        principal = Principal(kind="tenant", actor=row.name, tenant_id=row.tenant_id, key_id=row.id)
+        limit = RateLimit.effective(
+            row.rate_limit_per_s, row.rate_limit_burst, self.rate_per_s, self.rate_burst
+        )
+        principal = Principal(
+            kind="tenant",
+            actor=row.name,
+            tenant_id=row.tenant_id,
+            key_id=row.id,
+            rate_limit=limit,
+        )
         self.caches.api_keys.put(digest, principal)
         return principal
 

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from backend.core.errors import NotFound
@@ -77,6 +78,21 @@ def update_tenant(
     uow.tenants.update(tenant, changes)
     _forget_after_commit(uow, tenant_id=tenant.id)
     uow.commit()
+    return tenant
+
+
+@use_case
+def set_rate_limit(
+    uow: UnitOfWork, tenant_id: uuid.UUID, per_s: Decimal | None, burst: int | None
+) -> Tenant:
+    """The tenant's own rate limit (None: the deployment's value); its keys get it on their
+    next request, on every worker (cached lookups are dropped at the commit)."""
+    tenant = uow.tenants.get_one(tenant_id)
+    changes = {"rate_limit_per_s": per_s, "rate_limit_burst": burst}
+    if any(getattr(tenant, k) != v for k, v in changes.items()):
+        uow.tenants.update(tenant, changes)
+        _forget_after_commit(uow, tenant_id=tenant.id)
+        uow.commit()
     return tenant
 
 

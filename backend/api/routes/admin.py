@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -16,11 +17,15 @@ from backend.api.schemas.common import PageOf, QueryText
 from backend.api.schemas.tenants import (
     ApiKeyCreate,
     ApiKeyCreated,
+    RateLimitBody,
+    RateLimitRead,
+    RateLimitValues,
     TenantCreate,
     TenantCreated,
     TenantRead,
     TenantUpdate,
 )
+from backend.core.ratelimit import RateLimit
 from backend.services import crud, listing, tenancy
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=ApiRoute)
@@ -81,6 +86,47 @@ def update_tenant(
     return resource_response(
         TenantRead.model_validate(tenant), version=tenant.version, headers=PRIVATE
     )
+
+
+def _rate_limit(request: Request, tenant: Any) -> Response:
+    settings = request.app.state.settings
+    effective = RateLimit.effective(
+        tenant.rate_limit_per_s,
+        tenant.rate_limit_burst,
+        settings.rate_limit_per_s,
+        settings.rate_limit_burst,
+    )
+    body = RateLimitRead(
+        per_s=tenant.rate_limit_per_s,
+        burst=tenant.rate_limit_burst,
+        effective=RateLimitValues(per_s=Decimal(str(effective.per_s)), burst=effective.burst)
+        if effective
+        else None,
+    )
+    return json_response(body, headers=PRIVATE)
+
+
+@router.get(
+    "/tenants/{tenant_id}/rate-limit", response_model=RateLimitRead, responses=responses(403, 404)
+)
+def get_rate_limit(
+    tenant_id: uuid.UUID, request: Request, uow: UnitOfWorkDep, _: AdminDep
+) -> Response:
+    """The tenant's own rate limit, and the one its keys get (with the deployment's values)."""
+    return _rate_limit(request, crud.get(uow, tenancy.tenants, tenant_id))
+
+
+@router.put(
+    "/tenants/{tenant_id}/rate-limit",
+    response_model=RateLimitRead,
+    responses=responses(403, 404, 422),
+)
+def put_rate_limit(
+    tenant_id: uuid.UUID, body: RateLimitBody, request: Request, uow: UnitOfWorkDep, _: AdminDep
+) -> Response:
+    """Set the tenant's own rate limit (a value left out or null: the deployment's)."""
+    tenant = tenancy.set_rate_limit(uow, tenant_id, body.per_s, body.burst)
+    return _rate_limit(request, tenant)
 
 
 @router.post(

@@ -1,10 +1,23 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
+from typing import Annotated
 
-from pydantic import StrictBool
+from pydantic import Field, StrictBool
 
 from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel, UtcDatetime
+from backend.api.schemas.money import PriceOut, decimal_input
+
+RatePerSecond = Annotated[
+    Decimal,
+    decimal_input(3, gt=Decimal(0), le=Decimal("9999999.999")),
+    Field(description="requests a second per API key (3 places); null: the deployment's"),
+]
+Burst = Annotated[
+    int,
+    Field(strict=True, ge=1, le=10_000_000, description="burst above the rate; null: default"),
+]
 
 
 class TenantCreate(InputModel):
@@ -45,3 +58,21 @@ class TenantCreated(OutputModel):
     is_active: bool
     created_at: UtcDatetime
     api_key: ApiKeyCreated
+
+
+class RateLimitBody(InputModel):
+    """The tenant's own rate limit; a value left out or null is the deployment's."""
+
+    per_s: RatePerSecond | None = None
+    burst: Burst | None = None
+
+
+class RateLimitValues(OutputModel):
+    per_s: PriceOut
+    burst: int
+
+
+class RateLimitRead(OutputModel):
+    per_s: PriceOut | None
+    burst: int | None
+    effective: RateLimitValues | None = None  # what the tenant's keys get; null: unlimited
