@@ -10,11 +10,31 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, and_, bindparam, case, func, select, text
+from sqlalchemy import (
+    Column,
+    Numeric,
+    Select,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import psycopg2
+from sqlalchemy.types import TypeEngine
 
 from backend.core.prepared import PreparedSQL
 from backend.core.transaction import stage
-from backend.models.base import AUDIT_IGNORED_FIELDS
+from backend.models.base import AUDIT_IGNORED_FIELDS, Base
+from backend.models.reference import Match
 from backend.models.trading import Bet, IdempotencyKey, Strategy
 from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
 from backend.repositories.base import driver_params
@@ -50,33 +70,87 @@ _PLACEMENT_CONTEXT = PreparedSQL(
 """,
     lead=_LOCK_KEY,
 )
-# Parameters the INSERT ... SELECT list would otherwise leave untyped carry their type.
-_DEBIT_AND_INSERT = PreparedSQL(
-    "oddsdesk_bet_debit_and_insert",
-    f"""
-    WITH debit AS (
-        UPDATE strategies
-           SET bankroll = bankroll - %(stake)s, version = version + 1,
-               updated_at = statement_timestamp(), updated_by = %(actor)s
-         WHERE tenant_id = %(tenant_id)s AND id = %(strategy_id)s AND status = 'active'
-           AND bankroll >= %(stake)s AND max_stake >= %(stake)s
-           AND EXISTS (SELECT 1 FROM matches
-                        WHERE id = %(match_id)s AND status = 'scheduled'
-                          AND kickoff_at > statement_timestamp())
-        RETURNING bankroll
-    ), inserted AS (
-        INSERT INTO bets (id, tenant_id, strategy_id, match_id, bookmaker_id, market,
-                          selection, stake, price, potential_return, created_by, updated_by)
-        SELECT %(id)s::uuid, %(tenant_id)s::uuid, %(strategy_id)s::uuid,
-               %(match_id)s::integer, %(bookmaker_id)s::integer, %(market)s::text,
-               %(selection)s::text, %(stake)s::numeric, %(price)s::numeric,
-               %(potential_return)s::numeric, %(actor)s::text, %(actor)s::text
-          FROM debit
-        RETURNING {", ".join(_BET_COLUMNS)}
+
+
+def _unbounded(column: Column[Any]) -> TypeEngine[Any]:
+    """The column's type without its length or precision: a cast to it never truncates or
+    rounds (the column's own assignment then does what it would for any INSERT)."""
+    kind = column.type
+    if isinstance(kind, String):
+        return Text()
+    if isinstance(kind, Numeric):
+        return Numeric()
+    return kind
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _debit_and_insert_sql() -> str:
+    """The placing statement, built from the tables: a CTE `debit` (the conditional UPDATE of
+    the strategy, RETURNING its new bankroll), a CTE `inserted` (the bet, INSERT ... SELECT
+    FROM debit, so no row is inserted when the debit found none) and the inserted row with
+    the new bankroll. Compiled once, for psycopg2 (%(name)s parameters, constants inline)."""
+    strategies, bets, matches = _table(Strategy), _table(Bet), _table(Match)
+    # What a new bet must be given: its NOT NULL columns without a server default (id,
+    # tenant, strategy, match, bookmaker, market, selection, stake, price, potential return),
+    # each from the parameter of its name; created_by and updated_by are the actor.
+    given = [c for c in bets.c if not c.nullable and c.server_default is None]
+    stamped = [bets.c.created_by, bets.c.updated_by]
+    # Typed where the column types them (the WHERE); the SELECT list casts its own (an
+    # INSERT ... SELECT list would otherwise leave them untyped).
+    stake = bindparam("stake", type_=bets.c.stake.type, required=False)
+    tenant = bindparam("tenant_id", type_=strategies.c.tenant_id.type, required=False)
+    strategy = bindparam("strategy_id", type_=strategies.c.id.type, required=False)
+    match = bindparam("match_id", type_=matches.c.id.type, required=False)
+    actor = bindparam("actor", type_=strategies.c.updated_by.type, required=False)
+
+    def inline(value: Any) -> Any:
+        return literal(value, literal_execute=True)  # rendered as a constant, not a parameter
+
+    now = func.statement_timestamp()
+    market_open = (
+        select(inline(1))
+        .where(matches.c.id == match, matches.c.status == inline("scheduled"))
+        .where(matches.c.kickoff_at > now)
+        .exists()
     )
-    SELECT inserted.*, debit.bankroll AS new_bankroll FROM inserted, debit
-""",
-)
+    debit = (
+        update(strategies)
+        .where(strategies.c.tenant_id == tenant, strategies.c.id == strategy)
+        .where(strategies.c.status == inline("active"))
+        .where(strategies.c.bankroll >= stake, strategies.c.max_stake >= stake, market_open)
+        .values(
+            bankroll=strategies.c.bankroll - stake,
+            version=strategies.c.version + inline(1),
+            updated_at=now,
+            updated_by=actor,
+        )
+        .returning(strategies.c.bankroll)
+        .cte("debit")
+    )
+    row = select(
+        *(cast(bindparam(c.key, required=False), _unbounded(c)) for c in given),
+        *(cast(bindparam("actor", required=False), _unbounded(c)) for c in stamped),
+    ).select_from(debit)
+    inserted = (
+        insert(bets)
+        .from_select([*given, *stamped], row, include_defaults=False)
+        .returning(*bets.c)
+        .cte("inserted")
+    )
+    stmt = select(*inserted.c, debit.c.bankroll.label("new_bankroll"))
+    dialect = psycopg2.dialect()  # type: ignore[no-untyped-call]
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled)
+
+
+_DEBIT_AND_INSERT = PreparedSQL("oddsdesk_bet_debit_and_insert", _debit_and_insert_sql())
+
+
 # Why a debit found no row: read after it, in the same transaction (the row locks it waited
 # for are released by then, so this sees the state that refused it).
 _REFUSAL = text("""
