@@ -9,7 +9,7 @@ gets exactly one row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -44,11 +44,52 @@ _PREPARED_INSERTS = {
 
 
 def jsonable(value: Any) -> Any:
+    """A column's value as the audit log's JSON holds it."""
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, Decimal | uuid.UUID):
         return str(value)
     return value
+
+
+# -- which columns are audited: one rule for the flush hooks and the set-based writers --------
+
+_audited_columns: dict[type[Any], tuple[str, ...]] = {}
+
+
+def audited_columns(model: type[Base]) -> tuple[str, ...]:
+    """The model's columns an audit entry records: all but those describing a change rather
+    than the entity (AUDIT_IGNORED_FIELDS), in the table's order."""
+    found = _audited_columns.get(model)
+    if found is None:
+        keys = (a.key for a in inspect(model).column_attrs)
+        found = _audited_columns[model] = tuple(k for k in keys if k not in AUDIT_IGNORED_FIELDS)
+    return found
+
+
+def audited_values(model: type[Base], values: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """A created entity's changes: each audited column that has a value, from nothing to it
+    (`values` may hold more keys than columns; those are ignored)."""
+    return {
+        k: [None, jsonable(values[k])] for k in audited_columns(model) if values.get(k) is not None
+    }
+
+
+def audited_changes(
+    model: type[Base], old: Mapping[str, Any], new: Mapping[str, Any]
+) -> dict[str, list[Any]]:
+    """A changed entity's changes: each audited column in `new` whose value differs from its
+    value in `old` (a column missing from `old` was NULL)."""
+    return {
+        k: [jsonable(old.get(k)), jsonable(new[k])]
+        for k in audited_columns(model)
+        if k in new and old.get(k) != new[k]
+    }
+
+
+def audited_snapshot(model: type[Base], values: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """A deleted entity's changes: every audited column, from its value to nothing."""
+    return {k: [jsonable(values.get(k)), None] for k in audited_columns(model)}
 
 
 @dataclass
@@ -205,30 +246,25 @@ def _entity_id(obj: Base) -> str:
 
 def _column_diff(obj: Base, created: bool) -> dict[str, list[Any]]:
     state = inspect(obj)
-    changes: dict[str, list[Any]] = {}
-    for attr in state.mapper.column_attrs:
-        if attr.key in AUDIT_IGNORED_FIELDS:
-            continue
-        hist = state.attrs[attr.key].history
-        if created:
-            value = hist.added[0] if hist.added else state.dict.get(attr.key)
-            if value is not None:
-                changes[attr.key] = [None, jsonable(value)]
-        elif hist.has_changes():
-            old = hist.deleted[0] if hist.deleted else None
-            new = hist.added[0] if hist.added else None
-            if old != new:
-                changes[attr.key] = [jsonable(old), jsonable(new)]
-    return changes
+    model = state.mapper.class_
+    if created:
+        values = {}
+        for key in audited_columns(model):
+            hist = state.attrs[key].history
+            values[key] = hist.added[0] if hist.added else state.dict.get(key)
+        return audited_values(model, values)
+    old, new = {}, {}
+    for key in audited_columns(model):
+        hist = state.attrs[key].history
+        if hist.has_changes():
+            old[key] = hist.deleted[0] if hist.deleted else None
+            new[key] = hist.added[0] if hist.added else None
+    return audited_changes(model, old, new)
 
 
 def _snapshot(obj: Base) -> dict[str, list[Any]]:
     state = inspect(obj)
-    return {
-        a.key: [jsonable(state.dict.get(a.key)), None]
-        for a in state.mapper.column_attrs
-        if a.key not in AUDIT_IGNORED_FIELDS
-    }
+    return audited_snapshot(state.mapper.class_, state.dict)
 
 
 @event.listens_for(Session, "before_flush")

@@ -33,17 +33,16 @@ from sqlalchemy.types import TypeEngine
 
 from backend.core.prepared import PreparedSQL
 from backend.core.transaction import stage
-from backend.models.base import AUDIT_IGNORED_FIELDS, Base
+from backend.models.base import Base
 from backend.models.reference import Match
 from backend.models.trading import Bet, IdempotencyKey, Strategy
-from backend.repositories.audit import AuditEntry, audit_buffer, jsonable
+from backend.repositories.audit import AuditEntry, audit_buffer, audited_changes, audited_values
 from backend.repositories.base import driver_params
 from backend.repositories.locks import MARKET_LOCK
 from backend.repositories.pages import View
 from backend.repositories.tenant import TenantRepository
 
 # The hot path of placing a bet: plain SQL compiled once, not a statement built per request.
-_BET_COLUMNS = tuple(c.key for c in Bet.__table__.c)
 # Two statements in one round trip. The first claims the idempotency key's transaction-scoped
 # advisory lock without waiting (keeping the answer in a transaction-local setting), then the
 # match's market lock in shared mode (see MARKET_LOCK: a settlement of the match holds it
@@ -364,27 +363,13 @@ class BetRepository(TenantRepository[Bet]):
         new_bankroll: Decimal = row.new_bankroll
         stake: Decimal = values["stake"]
         audit = audit_buffer(self._source)  # the unit itself: no ORM session needed
-        audit.record(
-            AuditEntry.created(
-                "bet",
-                str(row.id),
-                self.tenant_id,
-                {
-                    k: getattr(row, k)
-                    for k in _BET_COLUMNS
-                    if k not in AUDIT_IGNORED_FIELDS and getattr(row, k) is not None
-                },
-            )
+        created = audited_values(Bet, vars(row))
+        audit.record(AuditEntry("create", "bet", str(row.id), self.tenant_id, created))
+        debited = audited_changes(
+            Strategy, {"bankroll": new_bankroll + stake}, {"bankroll": new_bankroll}
         )
-        audit.record(
-            AuditEntry(
-                action="update",
-                entity_type="strategy",
-                entity_id=str(values["strategy_id"]),
-                tenant_id=self.tenant_id,
-                changes={"bankroll": [jsonable(new_bankroll + stake), jsonable(new_bankroll)]},
-            )
-        )
+        strategy = str(values["strategy_id"])
+        audit.record(AuditEntry("update", "strategy", strategy, self.tenant_id, debited))
         return row, new_bankroll
 
     def refusal(self, strategy_id: uuid.UUID, match_id: int) -> Refusal:
