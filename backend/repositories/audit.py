@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, event, inspect
@@ -22,10 +22,8 @@ from sqlalchemy.orm import Session, UOWTransaction
 from backend.core.prepared import PreparedSQL
 from backend.core.transaction import raw_execute, stage
 from backend.core.unit_session import UnitSession
-from backend.models.audit import AuditLog
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
-from backend.repositories.base import Repository, SessionSource
-from backend.repositories.pages import View
+from backend.repositories.base import SessionSource
 
 _INSERT_AUDIT = (
     "INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, changes, "
@@ -315,23 +313,4 @@ def _entry(obj: Base, action: str, changes: dict[str, list[Any]]) -> AuditEntry:
         entity_id=_entity_id(obj),
         tenant_id=tenant_id,
         changes=changes,
-    )
-
-
-class AuditRepository(Repository[AuditLog]):
-    model_type: ClassVar[type[Any]] = AuditLog
-    entity_name = "audit entry"
-    list_view = View.of(
-        AuditLog,
-        (
-            "id",
-            "occurred_at",
-            "actor",
-            "action",
-            "entity_type",
-            "entity_id",
-            "changes",
-            "change_reason",
-            "request_id",
-        ),
     )

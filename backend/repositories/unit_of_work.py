@@ -31,7 +31,8 @@ from backend.core.transaction import (
 from backend.core.unit_session import UnitSession
 from backend.models.base import Base
 from backend.repositories.analytics import AnalyticsRepository
-from backend.repositories.audit import AuditBuffer, AuditContext, AuditRepository
+from backend.repositories.audit import AuditBuffer, AuditContext
+from backend.repositories.audit_log import AuditRepository, TenantAuditRepository
 from backend.repositories.base import SqlRepository, transaction_connection
 from backend.repositories.context import arm_context
 from backend.repositories.imports import ImportRepository
@@ -136,6 +137,7 @@ class UnitOfWork:
     strategies = _tenant(StrategyRepository)
     bets = _tenant(BetRepository)
     idempotency = _tenant(IdempotencyRepository)
+    tenant_audit_log = _tenant(TenantAuditRepository)
 
     def __init__(
         self,
