@@ -17,9 +17,10 @@ from backend.api.schemas.strategies import StrategyRead
 from backend.api.schemas.teams import TeamRead
 from backend.api.schemas.tenants import TenantRead
 from backend.repositories.audit_log import AuditRepository, TenantAuditRepository
+from backend.repositories.bets import BetRepository
 from backend.repositories.reference import BookmakerRepository, TeamRepository
+from backend.repositories.strategies import StrategyRepository
 from backend.repositories.tenancy import TenantRecordRepository
-from backend.repositories.trading import BetRepository, StrategyRepository
 from tests.helpers import (
     bet_body,
     count_statements,

@@ -23,7 +23,7 @@ from backend.repositories.audit_log import AuditRepository, TenantAuditRepositor
 from backend.repositories.cursor import InvalidCursor
 from backend.repositories.pages import Where
 from backend.repositories.reference import MatchRepository, TeamRepository
-from backend.repositories.trading import StrategyRepository
+from backend.repositories.strategies import StrategyRepository
 from backend.repositories.unit_of_work import UnitOfWork
 from tests.helpers import unique
 
