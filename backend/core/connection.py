@@ -14,13 +14,13 @@ import psycopg2.extensions
 from sqlalchemy import Connection
 
 if TYPE_CHECKING:
+    from backend.core.preamble import Preamble
     from backend.core.prepared import PreparedOnConnection, PreparedPolicy
-    from backend.core.transaction import Preamble
 
 
 @dataclass
 class ConnectionState:
-    # SQL the connection's next statement carries in front of it (backend/core/transaction.py).
+    # SQL the connection's next statement carries in front of it (backend/core/preamble.py).
     preamble: Preamble | None = None
     # Its transactions are driven by us (BEGIN with the first statement, COMMIT with staged
     # rows) until it returns to the pool.

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from backend.core.transaction import Preamble
+    from backend.core.preamble import Preamble
     from backend.repositories.audit import AuditBuffer
 
 

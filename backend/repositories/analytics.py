@@ -9,8 +9,8 @@ from sqlalchemy import Select, bindparam, select, text
 
 from backend.models.analytics import HeadToHead, TeamProfile
 from backend.models.reference import Team
-from backend.repositories.base import SqlRepository
 from backend.repositories.reference import TEAM_FIELDS
+from backend.repositories.sql import SqlRepository
 
 _RESULTS = """
     results AS (

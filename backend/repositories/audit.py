@@ -1,31 +1,30 @@
-"""Audit trail written by the Unit of Work: session hooks collect diffs, commit writes them.
+"""Audit trail written by the Unit of Work: its entries, the rule for which columns they
+record, and the buffer that writes them at commit.
 
-No route or service writes audit rows: the flush hooks see every ORM change of an audited
-model, and set-based statements report theirs through `AuditBuffer.record`. The buffer keeps
-one entry per entity for the whole unit of work, so an entity changed by several flushes still
-gets exactly one row.
+No route or service writes audit rows: the flush hooks (audit_hooks.py) see every ORM change
+of an audited model, and set-based statements report theirs through `AuditBuffer.record`.
+The buffer keeps one entry per entity for the whole unit of work, so an entity changed by
+several flushes still gets exactly one row.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, event, inspect
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy import Connection, inspect
+from sqlalchemy.orm import Session
 
+from backend.core.plain_sql import raw_execute, stage
 from backend.core.prepared import PreparedSQL
-from backend.core.transaction import raw_execute, stage
 from backend.core.unit_session import UnitSession
-from backend.models.audit import AuditLog
-from backend.models.base import AUDIT_IGNORED_FIELDS, Base, TenantMixin
-from backend.repositories.base import Repository, SessionSource
-from backend.repositories.pages import View
+from backend.models.base import AUDIT_IGNORED_FIELDS, Base
+from backend.repositories.sql import SessionSource
 
 _INSERT_AUDIT = (
     "INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, changes, "
@@ -44,11 +43,52 @@ _PREPARED_INSERTS = {
 
 
 def jsonable(value: Any) -> Any:
+    """A column's value as the audit log's JSON holds it."""
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, Decimal | uuid.UUID):
         return str(value)
     return value
+
+
+# -- which columns are audited: one rule for the flush hooks and the set-based writers --------
+
+_audited_columns: dict[type[Any], tuple[str, ...]] = {}
+
+
+def audited_columns(model: type[Base]) -> tuple[str, ...]:
+    """The model's columns an audit entry records: all but those describing a change rather
+    than the entity (AUDIT_IGNORED_FIELDS), in the table's order."""
+    found = _audited_columns.get(model)
+    if found is None:
+        keys = (a.key for a in inspect(model).column_attrs)
+        found = _audited_columns[model] = tuple(k for k in keys if k not in AUDIT_IGNORED_FIELDS)
+    return found
+
+
+def audited_values(model: type[Base], values: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """A created entity's changes: each audited column that has a value, from nothing to it
+    (`values` may hold more keys than columns; those are ignored)."""
+    return {
+        k: [None, jsonable(values[k])] for k in audited_columns(model) if values.get(k) is not None
+    }
+
+
+def audited_changes(
+    model: type[Base], old: Mapping[str, Any], new: Mapping[str, Any]
+) -> dict[str, list[Any]]:
+    """A changed entity's changes: each audited column in `new` whose value differs from its
+    value in `old` (a column missing from `old` was NULL)."""
+    return {
+        k: [jsonable(old.get(k)), jsonable(new[k])]
+        for k in audited_columns(model)
+        if k in new and old.get(k) != new[k]
+    }
+
+
+def audited_snapshot(model: type[Base], values: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """A deleted entity's changes: every audited column, from its value to nothing."""
+    return {k: [jsonable(values.get(k)), None] for k in audited_columns(model)}
 
 
 @dataclass
@@ -104,6 +144,10 @@ class AuditBuffer:
 
     def hint(self, obj: Base, action: str) -> None:
         self._hints[id(obj)] = action
+
+    def action_for(self, obj: Base) -> str:
+        """The action a change of `obj` is audited as: the one named for it, else update."""
+        return self._hints.get(id(obj), "update")
 
     def record(self, entry: AuditEntry) -> None:
         key = (entry.entity_type, entry.entity_id)
@@ -162,7 +206,7 @@ class AuditBuffer:
 
     def stage(self, conn: Connection) -> int:
         """Send the pending entries with the transaction's next statement, in its round trip
-        (see `database.add_to_preamble`); returns how many. For a use case whose last
+        (see `preamble.add_to_preamble`); returns how many. For a use case whose last
         statement is known to follow: its audit rows then cost no round trip of their own."""
         staged = len(self.pending())
         for statement, params in self._statements():
@@ -192,110 +236,3 @@ def audit_buffer(source: Session | SessionSource) -> AuditBuffer:
     if buffer is None:
         raise AuditedWithoutUnitOfWork("audited changes can only be made inside a UnitOfWork")
     return buffer
-
-
-def _audited(objs: Iterable[object]) -> list[Base]:
-    return [o for o in objs if isinstance(o, Base) and o.__audit_entity__ is not None]
-
-
-def _entity_id(obj: Base) -> str:
-    ident = inspect(obj).mapper.primary_key_from_instance(obj)
-    return ",".join(str(v) for v in ident)
-
-
-def _column_diff(obj: Base, created: bool) -> dict[str, list[Any]]:
-    state = inspect(obj)
-    changes: dict[str, list[Any]] = {}
-    for attr in state.mapper.column_attrs:
-        if attr.key in AUDIT_IGNORED_FIELDS:
-            continue
-        hist = state.attrs[attr.key].history
-        if created:
-            value = hist.added[0] if hist.added else state.dict.get(attr.key)
-            if value is not None:
-                changes[attr.key] = [None, jsonable(value)]
-        elif hist.has_changes():
-            old = hist.deleted[0] if hist.deleted else None
-            new = hist.added[0] if hist.added else None
-            if old != new:
-                changes[attr.key] = [jsonable(old), jsonable(new)]
-    return changes
-
-
-def _snapshot(obj: Base) -> dict[str, list[Any]]:
-    state = inspect(obj)
-    return {
-        a.key: [jsonable(state.dict.get(a.key)), None]
-        for a in state.mapper.column_attrs
-        if a.key not in AUDIT_IGNORED_FIELDS
-    }
-
-
-@event.listens_for(Session, "before_flush")
-def _stamp_actor(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
-    """Fill created_by / updated_by / change_reason on audited rows before they are written."""
-    touched = _audited(session.new) + _audited(session.dirty) + _audited(session.deleted)
-    if not touched:
-        return
-    buffer = session.audit if isinstance(session, UnitSession) else None
-    if buffer is None:
-        raise AuditedWithoutUnitOfWork("audited entities can only be written inside a UnitOfWork")
-    ctx = buffer.context
-    for obj in _audited(session.new):
-        obj.created_by = ctx.actor  # type: ignore[attr-defined]
-        obj.updated_by = ctx.actor  # type: ignore[attr-defined]
-        obj.change_reason = ctx.change_reason  # type: ignore[attr-defined]
-    for obj in _audited(session.dirty):
-        if session.is_modified(obj, include_collections=False):
-            obj.updated_by = ctx.actor  # type: ignore[attr-defined]
-            obj.change_reason = ctx.change_reason  # type: ignore[attr-defined]
-
-
-@event.listens_for(Session, "after_flush")
-def _collect_changes(session: Session, flush_context: UOWTransaction) -> None:
-    """Turn this flush's inserts, updates and deletes into audit entries (ids are known now)."""
-    buffer = session.audit if isinstance(session, UnitSession) else None
-    if buffer is None:
-        return
-    for obj in _audited(session.new):
-        buffer.record(_entry(obj, "create", _column_diff(obj, created=True)))
-    for obj in _audited(session.dirty):
-        diff = _column_diff(obj, created=False)
-        action = buffer._hints.get(id(obj), "update")
-        if diff or action != "update":
-            buffer.record(_entry(obj, action, diff))
-    for obj in _audited(session.deleted):
-        buffer.record(_entry(obj, "delete", _snapshot(obj)))
-
-
-def _entry(obj: Base, action: str, changes: dict[str, list[Any]]) -> AuditEntry:
-    # Only tenant-owned rows are audited under a tenant; reference data, tenants and keys are not.
-    tenant_id = obj.tenant_id if isinstance(obj, TenantMixin) else None
-    entity_type = obj.__audit_entity__
-    assert entity_type is not None
-    return AuditEntry(
-        action=action,
-        entity_type=entity_type,
-        entity_id=_entity_id(obj),
-        tenant_id=tenant_id,
-        changes=changes,
-    )
-
-
-class AuditRepository(Repository[AuditLog]):
-    model_type: ClassVar[type[Any]] = AuditLog
-    entity_name = "audit entry"
-    list_view = View.of(
-        AuditLog,
-        (
-            "id",
-            "occurred_at",
-            "actor",
-            "action",
-            "entity_type",
-            "entity_id",
-            "changes",
-            "change_reason",
-            "request_id",
-        ),
-    )

@@ -1,21 +1,23 @@
 """Whose rows a transaction may see: the row-level-security context every transaction of a
 unit of work starts with, sent as the preamble of its first statement (no round trip of its
-own), and the session hook that arms it for the ORM's transactions."""
+own): the unit's own connection opened with it, and the session hook that arms it for the
+ORM's transactions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from backend.core.preamble import Preamble, set_preamble
+from backend.core.principal import Principal
 from backend.core.transaction import (
-    Preamble,
     begin_sql,
     in_autocommit,
     pipelined,
-    set_preamble,
     use_autocommit,
+    use_explicit_transactions,
 )
 from backend.core.unit_session import UnitSession
 
@@ -38,6 +40,17 @@ def _context_sql(tenant: str, bypass: str, key: str | None, read_only: bool) -> 
     return f"{context}, oddsdesk_assert_api_key('{key}')", context
 
 
+def context_of(principal: Principal) -> dict[str, Any]:
+    """The context of a principal's transactions (see `arm_context`)."""
+    tenant, key = principal.tenant_id, principal.key_id
+    return {
+        "tenant": str(tenant) if tenant else "",
+        # Admin and system units work across tenants (settlement, purges); tenant units never.
+        "bypass": "off" if tenant else "on",
+        "key": str(key) if key else None,
+    }
+
+
 def arm_context(conn: Connection, context: dict[str, Any], read_only: bool) -> Preamble:
     """The preamble of a new transaction on `conn`: the RLS context (and key check) in front
     of its first statement, after BEGIN when we drive the transaction; on a read-only unit's
@@ -46,6 +59,27 @@ def arm_context(conn: Connection, context: dict[str, Any], read_only: bool) -> P
     if read_only and in_autocommit(conn):
         return set_preamble(conn, first, repeat)
     return set_preamble(conn, begin_sql(conn, first))
+
+
+def open_with_context(
+    engine: Engine, context: dict[str, Any], read_only: bool
+) -> tuple[Connection, Preamble]:
+    """A pooled connection for a unit of work, its transaction begun (a read-only unit's in
+    autocommit mode: each statement its own implicit transaction) and armed with the
+    context."""
+    conn = engine.connect()
+    try:
+        if read_only and pipelined(conn):
+            use_autocommit(conn)
+        else:
+            conn.begin()
+            if pipelined(conn):
+                # BEGIN rides with the first statement, COMMIT with the staged rows.
+                use_explicit_transactions(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn, arm_context(conn, context, read_only)
 
 
 @event.listens_for(Session, "after_begin")

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from backend.repositories.audit import AuditEntry, audit_buffer
+from backend.models.trading import Bet, Strategy
+from backend.repositories.audit import AuditEntry, audit_buffer, audited_changes
 from backend.repositories.locks import MARKET_LOCK
 
 # The closing price of each (market, selection): the last snapshot at or before kickoff at the
@@ -93,6 +94,11 @@ def _winners(home: int, away: int) -> dict[str, str]:
     return {"winner_1x2": winner, "winner_ou": "over" if home + away >= 3 else "under"}
 
 
+# What a bet is before settlement: open, and its settlement columns (pnl, settled_at,
+# closing_price, clv) still NULL (CHECK settled_iff_closed). Each settled or voided row the
+# statements return (its id, tenant and the columns they set) is audited against it.
+_OPEN_BET = {"status": "open"}
+
 _CLOSE_MARKET = text(f"SELECT pg_advisory_xact_lock({MARKET_LOCK}, :match)")
 
 
@@ -120,25 +126,16 @@ class SettlementRepository:
         bets, strategies = self.session.execute(statement, params).one()
         audit = audit_buffer(self.session)
         for bet in bets:
-            changes: dict[str, list[Any]] = {
-                "status": ["open", bet["status"]],
-                "pnl": [None, bet["pnl"]],
-                "settled_at": [None, bet["settled_at"]],
-            }
-            if bet["closing_price"] is not None:
-                changes["closing_price"] = [None, bet["closing_price"]]
-                changes["clv"] = [None, bet["clv"]]
-            audit.record(AuditEntry(action, "bet", bet["id"], uuid.UUID(bet["tenant_id"]), changes))
+            ident, tenant = bet.pop("id"), uuid.UUID(bet.pop("tenant_id"))
+            changes = audited_changes(Bet, _OPEN_BET, bet)
+            audit.record(AuditEntry(action, "bet", ident, tenant, changes))
         for credit in strategies:
             new = Decimal(credit["bankroll"])
             old = new - Decimal(credit["amount"])
+            changes = audited_changes(Strategy, {"bankroll": old}, {"bankroll": new})
             audit.record(
                 AuditEntry(
-                    "update",
-                    "strategy",
-                    credit["id"],
-                    uuid.UUID(credit["tenant_id"]),
-                    {"bankroll": [str(old), str(new)]},
+                    "update", "strategy", credit["id"], uuid.UUID(credit["tenant_id"]), changes
                 )
             )
         return Outcome(bets=len(bets), strategies=len(strategies))

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam
 from sqlalchemy.orm import Session
 
-from backend.repositories.base import ModelT, Repository, SessionSource
+from backend.repositories.base import ModelT, Repository
+from backend.repositories.sql import SessionSource
 
 
 class TenantRepository(Repository[ModelT]):

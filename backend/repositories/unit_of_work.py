@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import random
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -17,102 +14,35 @@ from sqlalchemy.orm import SessionTransaction, sessionmaker
 
 from backend.core.cache import Caches
 from backend.core.db_errors import sqlstate
-from backend.core.errors import KeyRevoked, TenantInactive
-from backend.core.prepared import STALE_PREPARED_SQLSTATES
+from backend.core.plain_sql import flush_preamble
+from backend.core.preamble import Preamble
 from backend.core.principal import Principal
-from backend.core.transaction import (
-    Preamble,
-    drives_transactions,
-    flush_preamble,
-    pipelined,
-    use_autocommit,
-    use_explicit_transactions,
-)
+from backend.core.transaction import drives_transactions
 from backend.core.unit_session import UnitSession
 from backend.models.base import Base
 from backend.repositories.analytics import AnalyticsRepository
-from backend.repositories.audit import AuditBuffer, AuditContext, AuditRepository
-from backend.repositories.base import SqlRepository, transaction_connection
-from backend.repositories.context import arm_context
+from backend.repositories.audit import AuditBuffer, AuditContext
+from backend.repositories.audit_hooks import install_audit_hooks
+from backend.repositories.audit_log import AuditRepository, TenantAuditRepository
+from backend.repositories.bets import BetRepository
+from backend.repositories.context import arm_context, context_of, open_with_context
+from backend.repositories.idempotency import IdempotencyRepository
 from backend.repositories.imports import ImportRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
+from backend.repositories.registry import plain, tenant
+from backend.repositories.retries import MAX_ATTEMPTS, key_error, pause_before_retry, retryable
 from backend.repositories.settlement import SettlementRepository
+from backend.repositories.sql import transaction_connection
+from backend.repositories.strategies import StrategyRepository
 from backend.repositories.tenancy import ApiKeyRepository, TenantRecordRepository
-from backend.repositories.trading import BetRepository, IdempotencyRepository, StrategyRepository
 
 log = logging.getLogger("oddsdesk.uow")
 
+install_audit_hooks()  # every unit's flushes are audited
+
 P = ParamSpec("P")
 T = TypeVar("T")
-R = TypeVar("R")
-
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
-MAX_ATTEMPTS = 3
-
-KEY_REVOKED_SQLSTATE = "OD401"  # raised by oddsdesk_assert_api_key() (migration 0004)
-TENANT_INACTIVE_SQLSTATE = "OD403"
-
-
-def _key_error(exc: DBAPIError) -> Exception | None:
-    state = sqlstate(exc)
-    if state == KEY_REVOKED_SQLSTATE:
-        return KeyRevoked()
-    if state == TENANT_INACTIVE_SQLSTATE:
-        return TenantInactive()
-    return None
-
-
-class NotATenant(RuntimeError):
-    """Tenant-scoped repositories exist only in a tenant principal's unit of work."""
-
-
-class _Repository(Generic[R]):
-    """A repository of the open unit of work, built the first time a use case asks for it
-    (most requests use one or two of them)."""
-
-    def __init__(self, build: Callable[[UnitOfWork], R]) -> None:
-        self._build = build
-        self._name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-
-    @overload
-    def __get__(self, uow: None, owner: type) -> Self: ...
-    @overload
-    def __get__(self, uow: UnitOfWork, owner: type) -> R: ...
-    def __get__(self, uow: UnitOfWork | None, owner: type) -> R | Self:
-        if uow is None:
-            return self
-        built: dict[str, Any] = uow._repositories
-        repo: R | None = built.get(self._name)
-        if repo is None:
-            if not uow._open:
-                raise RuntimeError("UnitOfWork is not open: use `with uow:`")
-            repo = built[self._name] = self._build(uow)
-        return repo
-
-
-def _plain(cls: Callable[[Any], R]) -> _Repository[R]:
-    lazy = isinstance(cls, type) and issubclass(cls, SqlRepository)
-
-    def build(uow: UnitOfWork) -> R:
-        # SqlRepository subclasses take the unit itself: its session (or connection) opens
-        # only when a statement needs it.
-        return cls(uow if lazy else uow.session)
-
-    return _Repository(build)
-
-
-def _tenant(cls: Callable[[Any, uuid.UUID], R]) -> _Repository[R]:
-    def build(uow: UnitOfWork) -> R:
-        tenant = uow.principal.tenant_id
-        if tenant is None:
-            raise NotATenant(f"{uow.principal.actor} is not a tenant")
-        return cls(uow, tenant)
-
-    return _Repository(build)
 
 
 class UnitOfWork:
@@ -122,20 +52,21 @@ class UnitOfWork:
     what `run()` uses to retry a whole unit of work after a serialization failure.
     """
 
-    teams = _plain(TeamRepository)
-    bookmakers = _plain(BookmakerRepository)
-    matches = _plain(MatchRepository)
-    audit_log = _plain(AuditRepository)
-    analytics = _plain(AnalyticsRepository)
-    odds = _plain(OddsRepository)
-    imports = _plain(ImportRepository)
-    settlement = _plain(SettlementRepository)
-    tenants = _plain(TenantRecordRepository)
-    api_keys = _plain(ApiKeyRepository)
+    teams = plain(TeamRepository)
+    bookmakers = plain(BookmakerRepository)
+    matches = plain(MatchRepository)
+    audit_log = plain(AuditRepository)
+    analytics = plain(AnalyticsRepository)
+    odds = plain(OddsRepository)
+    imports = plain(ImportRepository)
+    settlement = plain(SettlementRepository)
+    tenants = plain(TenantRecordRepository)
+    api_keys = plain(ApiKeyRepository)
     # Tenant-scoped: built with the principal's tenant; NotATenant for anyone else.
-    strategies = _tenant(StrategyRepository)
-    bets = _tenant(BetRepository)
-    idempotency = _tenant(IdempotencyRepository)
+    strategies = tenant(StrategyRepository)
+    bets = tenant(BetRepository)
+    idempotency = tenant(IdempotencyRepository)
+    tenant_audit_log = tenant(TenantAuditRepository)
 
     def __init__(
         self,
@@ -162,7 +93,8 @@ class UnitOfWork:
         self._preamble: Preamble | None = None
         self._open = False
         self._context: dict[str, Any] = {}
-        self._repositories: dict[str, Any] = {}
+        # The repositories this unit has built so far, by name (see repositories.registry).
+        self.built_repositories: dict[str, Any] = {}
         self._committed = False
         self._first_done = False
         self._must_check_key = False
@@ -181,19 +113,13 @@ class UnitOfWork:
                 change_reason=self.change_reason,
             )
         )
-        tenant, key = self.principal.tenant_id, self.principal.key_id
-        self._context = {
-            "tenant": str(tenant) if tenant else "",
-            # Admin and system units work across tenants (settlement, purges); tenant units never.
-            "bypass": "off" if tenant else "on",
-            "key": str(key) if key else None,
-        }
+        self._context = context_of(self.principal)
         # A tenant key is re-checked in the database by every unit of work, with its first
         # statement (no round trip of its own), so a key revoked on another worker is never
         # served. A unit that runs no statement (answered from the cache) checks it on its
         # own before it ends, unless this worker's invalidation listener is current: then
         # the revocation, announced at its commit, has already dropped the cached key.
-        self._must_check_key = key is not None
+        self._must_check_key = self.principal.key_id is not None
         self._open = True
         # Opened when first needed (a read served from a cache needs neither).
         self._session = None
@@ -202,7 +128,7 @@ class UnitOfWork:
         self._committed = False
         self._first_done = False
         self._on_commit = []
-        self._repositories = {}
+        self.built_repositories = {}
         return self
 
     def connection(self) -> Connection:
@@ -218,19 +144,7 @@ class UnitOfWork:
             return transaction_connection(self.session)
         if not self._open:
             raise RuntimeError("UnitOfWork is not open: use `with uow:`")
-        conn = self._engine.connect()
-        try:
-            if self.read_only and pipelined(conn):
-                use_autocommit(conn)  # each statement its own implicit transaction
-            else:
-                conn.begin()
-                if pipelined(conn):
-                    # BEGIN rides with the first statement, COMMIT with the staged rows.
-                    use_explicit_transactions(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self._preamble = arm_context(conn, self._context, self.read_only)
+        conn, self._preamble = open_with_context(self._engine, self._context, self.read_only)
         self._connection = conn
         return conn
 
@@ -267,7 +181,7 @@ class UnitOfWork:
             session, self._session = self._session, None
             conn, self._connection = self._connection, None
             self._open = False
-            self._repositories = {}
+            self.built_repositories = {}
             if not self._committed:
                 self.audit.discard()
             preambles = [self._preamble] if conn is not None else []
@@ -394,23 +308,13 @@ class UnitOfWork:
                 with self:
                     return work(self, *args, **kwargs)
             except DBAPIError as exc:
-                refused = _key_error(exc)
+                refused = key_error(exc)
                 if refused is not None:
                     raise refused from exc
-                # A connection found dead by the first statement: nothing was done yet.
-                fresh_connection_died = exc.connection_invalidated and not self._first_done
-                # A prepared statement the server had lost: its connection was replaced, and
-                # the transaction it aborted committed nothing.
-                stale_prepared = (
-                    exc.connection_invalidated and sqlstate(exc) in STALE_PREPARED_SQLSTATES
-                )
-                retryable = (
-                    sqlstate(exc) in RETRYABLE_SQLSTATES or fresh_connection_died or stale_prepared
-                )
-                if not retryable or attempt == MAX_ATTEMPTS:
+                if attempt == MAX_ATTEMPTS or not retryable(exc, began=self._first_done):
                     raise
                 log.info(
                     "retrying unit of work", extra={"attempt": attempt, "sqlstate": sqlstate(exc)}
                 )
-                time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
+                pause_before_retry(attempt)
         raise AssertionError("unreachable")

@@ -31,7 +31,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from backend.core.config import load_settings
 from backend.models import Base
 from backend.models.base import MANAGED_SCHEMAS
-from backend.services.introspection import Mismatch, compare
+from backend.services.introspection import compare
+from backend.services.schema_mismatch import Mismatch
 
 
 def render_text(found: list[Mismatch]) -> str:

@@ -12,7 +12,7 @@ import sys
 from backend.core.config import load_settings
 from backend.core.database import create_database
 from backend.core.principal import system
-from backend.repositories.trading import purge_expired
+from backend.repositories.idempotency import purge_expired
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services.use_case import use_case
 

@@ -5,98 +5,20 @@ tables, columns, types, nullability, defaults, indexes, unique constraints and f
 This module adds what it skips: CHECK constraints, primary keys, foreign-key targets and
 ON DELETE, partial-index predicates, and the objects only migrations create (triggers,
 row-level security, views, the materialized view, functions, the `analytics` schema), which
-are declared in `DECLARED_OBJECTS` below.
+are declared in `declared_objects.py`. Alembic's diffs are translated in `alembic_diff.py`;
+`Mismatch` and the text rules are in `schema_mismatch.py`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import (
-    CheckConstraint,
-    Connection,
-    ForeignKeyConstraint,
-    Index,
-    MetaData,
-    inspect,
-    text,
-)
+from sqlalchemy import CheckConstraint, Connection, MetaData, inspect, text
 
-from backend.models.base import include_managed_schemas
-
-
-@dataclass(frozen=True, order=True)
-class Mismatch:
-    """One difference. `expected` is what the models (or the declared list) say."""
-
-    kind: str
-    schema: str
-    table: str
-    object: str
-    expected: str | None
-    actual: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Declared:
-    kind: str  # trigger | policy | rls | view | materialized_view | function | schema
-    schema: str
-    table: str
-    name: str
-
-
-DECLARED_OBJECTS: tuple[Declared, ...] = (
-    Declared("schema", "analytics", "", "analytics"),
-    Declared("function", "public", "", "oddsdesk_forbid_change"),
-    Declared("trigger", "public", "audit_log", "audit_log_append_only"),
-    Declared("trigger", "public", "audit_log", "audit_log_no_truncate"),
-    Declared("trigger", "public", "odds_snapshots", "odds_snapshots_append_only"),
-    Declared("trigger", "public", "odds_snapshots", "odds_snapshots_no_truncate"),
-    *(
-        d
-        for table in ("strategies", "bets", "idempotency_keys", "audit_log")
-        for d in (
-            Declared("rls", "public", table, "row level security (forced)"),
-            Declared("policy", "public", table, "tenant_isolation"),
-        )
-    ),
-    Declared("materialized_view", "public", "strategy_leaderboard", "strategy_leaderboard"),
-    Declared("view", "public", "tenant_leaderboard", "tenant_leaderboard"),
-    Declared("function", "public", "", "refresh_strategy_leaderboard"),
-    Declared("function", "public", "", "oddsdesk_assert_api_key"),
-    Declared("function", "public", "", "oddsdesk_announce_change"),
-    Declared("function", "public", "", "oddsdesk_announce_rebuild"),
-    Declared("trigger", "analytics", "team_profiles", "team_profiles_announce_rebuild"),
-    *(
-        Declared("trigger", "public", table, f"{table}_announce_change")
-        for table in ("teams", "bookmakers", "api_keys", "tenants")
-    ),
-)
-
-
-def _norm(sql: str | None) -> str:
-    """Compare SQL text loosely: case, whitespace, parentheses and casts do not matter."""
-    if sql is None:
-        return ""
-    out = re.sub(
-        r"::(character varying|timestamp with time zone|double precision|[a-z_0-9]+)(\[\])?",
-        "",
-        sql.lower(),
-    )
-    out = re.sub(r"[()\s]+", "", out)
-    return out.replace("'", "")
-
-
-def _table_key(schema: str | None) -> str:
-    return schema or "public"
+from backend.services.alembic_diff import AlembicDiff
+from backend.services.declared_objects import DECLARED_OBJECTS, declared_exists
+from backend.services.schema_mismatch import Mismatch, fk_desc, merge_pairs, norm_sql, schema_of
 
 
 class Comparator:
@@ -110,12 +32,12 @@ class Comparator:
     def _add(
         self, kind: str, schema: str | None, table: str, obj: str, expected: Any, actual: Any
     ) -> None:
-        if _table_key(schema) not in self.schemas:
+        if schema_of(schema) not in self.schemas:
             return
         self.out.append(
             Mismatch(
                 kind,
-                _table_key(schema),
+                schema_of(schema),
                 table,
                 obj,
                 None if expected is None else str(expected),
@@ -126,7 +48,7 @@ class Comparator:
     def run(self) -> list[Mismatch]:
         self._alembic()
         for table in self.metadata.sorted_tables:
-            schema = _table_key(table.schema)
+            schema = schema_of(table.schema)
             if schema not in self.schemas:
                 continue
             if not self.inspector.has_table(table.name, schema=schema):
@@ -136,120 +58,10 @@ class Comparator:
             self._foreign_keys(table)
             self._partial_indexes(table)
         self._declared()
-        return _merge_pairs(self.out)
-
-    # -- Alembic ----------------------------------------------------------------------------
+        return merge_pairs(self.out)
 
     def _alembic(self) -> None:
-        context = MigrationContext.configure(
-            self.conn,
-            opts={
-                "compare_type": True,
-                "compare_server_default": True,
-                "include_schemas": True,
-                "include_name": include_managed_schemas,
-            },
-        )
-        for diff in compare_metadata(context, self.metadata):
-            for item in diff if isinstance(diff, list) else [diff]:
-                self._from_alembic(item)
-
-    def _from_alembic(self, d: tuple[Any, ...]) -> None:
-        op = d[0]
-        if op in ("add_table", "remove_table"):
-            t = d[1]
-            kind = "missing_table" if op == "add_table" else "unexpected_table"
-            self._add(
-                kind,
-                t.schema,
-                t.name,
-                t.name,
-                "table" if op == "add_table" else None,
-                None if op == "add_table" else "table",
-            )
-        elif op in ("add_column", "remove_column"):
-            schema, table, column = d[1], d[2], d[3]
-            if op == "add_column":
-                self._add("missing_column", schema, table, column.name, column.type, None)
-            else:
-                self._add("unexpected_column", schema, table, column.name, None, column.type)
-        elif op == "modify_type":
-            _, schema, table, column, _, db_type, model_type = d
-            self._add("type_mismatch", schema, table, column, model_type, db_type)
-        elif op == "modify_nullable":
-            _, schema, table, column, _, db_null, model_null = d
-            self._add(
-                "nullability_mismatch",
-                schema,
-                table,
-                column,
-                "NULL" if model_null else "NOT NULL",
-                "NULL" if db_null else "NOT NULL",
-            )
-        elif op == "modify_default":
-            _, schema, table, column, _, db_default, model_default = d
-            self._add(
-                "default_mismatch",
-                schema,
-                table,
-                column,
-                _default(model_default),
-                _default(db_default),
-            )
-        elif op in ("add_index", "remove_index"):
-            index: Index = d[1]
-            cols = ", ".join(str(c) for c in index.expressions)
-            desc = f"{'UNIQUE ' if index.unique else ''}({cols})"
-            owner = index.table
-            assert owner is not None
-            if op == "add_index":
-                self._add("missing_index", owner.schema, owner.name, str(index.name), desc, None)
-            else:
-                self._add("unexpected_index", owner.schema, owner.name, str(index.name), None, desc)
-        elif op in ("add_constraint", "remove_constraint"):
-            c = d[1]
-            cols = ", ".join(col.name for col in c.columns)
-            if op == "add_constraint":
-                self._add(
-                    "missing_unique",
-                    c.table.schema,
-                    c.table.name,
-                    str(c.name),
-                    f"UNIQUE ({cols})",
-                    None,
-                )
-            else:
-                self._add(
-                    "unexpected_unique",
-                    c.table.schema,
-                    c.table.name,
-                    str(c.name),
-                    None,
-                    f"UNIQUE ({cols})",
-                )
-        elif op in ("add_fk", "remove_fk"):
-            fk: ForeignKeyConstraint = d[1]
-            desc = _fk_desc(
-                fk.column_keys,
-                fk.referred_table.name,
-                [e.column.name for e in fk.elements],
-                fk.ondelete,
-            )
-            if op == "add_fk":
-                self._add(
-                    "missing_foreign_key", fk.table.schema, fk.table.name, str(fk.name), desc, None
-                )
-            else:
-                self._add(
-                    "unexpected_foreign_key",
-                    fk.table.schema,
-                    fk.table.name,
-                    str(fk.name),
-                    None,
-                    desc,
-                )
-        else:
-            self._add("other", None, "", op, None, repr(d[1:]))
+        AlembicDiff(self.conn, self.metadata, self._add).run()
 
     # -- what Alembic skips -----------------------------------------------------------------
 
@@ -279,7 +91,7 @@ class Comparator:
         for name, sql in expected.items():
             if name not in actual:
                 self._add("missing_check", table.schema, table.name, name, sql, None)
-            elif canonical.get(name) != _norm(actual[name]):
+            elif canonical.get(name) != norm_sql(actual[name]):
                 self._add("check_mismatch", table.schema, table.name, name, sql, actual[name])
         for name in actual.keys() - expected.keys():
             self._add("unexpected_check", table.schema, table.name, name, None, actual[name])
@@ -289,7 +101,7 @@ class Comparator:
         temporary copy of the table inside a savepoint that is then rolled back."""
         if not checks:
             return {}
-        schema = _table_key(table.schema)
+        schema = schema_of(table.schema)
         out: dict[str, str] = {}
         nested = self.conn.begin_nested()
         try:
@@ -312,7 +124,7 @@ class Comparator:
                     ),
                     {"c": f"probe_{i}"},
                 ).scalar_one()
-                out[name] = _norm(definition.removeprefix("CHECK "))
+                out[name] = norm_sql(definition.removeprefix("CHECK "))
         finally:
             nested.rollback()
         return out
@@ -326,13 +138,13 @@ class Comparator:
             got = actual.get(str(fk.name))
             if got is None:
                 continue  # Alembic reports missing foreign keys
-            want = _fk_desc(
+            want = fk_desc(
                 fk.column_keys,
                 fk.referred_table.name,
                 [e.column.name for e in fk.elements],
                 fk.ondelete,
             )
-            have = _fk_desc(
+            have = fk_desc(
                 got["constrained_columns"],
                 got["referred_table"],
                 got["referred_columns"],
@@ -353,7 +165,7 @@ class Comparator:
                 continue  # Alembic reports missing indexes
             want = index.dialect_options["postgresql"].get("where")
             have = actual[index.name]
-            if _norm(str(want) if want is not None else None) != _norm(have):
+            if norm_sql(str(want) if want is not None else None) != norm_sql(have):
                 self._add(
                     "index_predicate_mismatch",
                     table.schema,
@@ -369,73 +181,8 @@ class Comparator:
         for d in DECLARED_OBJECTS:
             if d.schema not in self.schemas:
                 continue
-            if not self._exists(d):
+            if not declared_exists(self.conn, d):
                 self._add(f"missing_{d.kind}", d.schema, d.table, d.name, d.kind, None)
-
-    def _exists(self, d: Declared) -> bool:
-        queries = {
-            "schema": "SELECT 1 FROM pg_namespace WHERE nspname = :name",
-            "function": "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = :schema AND p.proname = :name",
-            "trigger": "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema "
-            "AND c.relname = :table AND t.tgname = :name AND NOT t.tgisinternal "
-            "AND t.tgenabled <> 'D'",
-            "policy": "SELECT 1 FROM pg_policies WHERE schemaname = :schema "
-            "AND tablename = :table AND policyname = :name",
-            "rls": "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = :schema AND c.relname = :table "
-            "AND c.relrowsecurity AND c.relforcerowsecurity",
-            "view": "SELECT 1 FROM pg_views WHERE schemaname = :schema AND viewname = :name",
-            "materialized_view": "SELECT 1 FROM pg_matviews WHERE schemaname = :schema "
-            "AND matviewname = :name",
-        }
-        params = {"schema": d.schema, "table": d.table, "name": d.name}
-        return self.conn.execute(text(queries[d.kind]), params).first() is not None
-
-
-_PAIRED = {
-    "foreign_key": "foreign_key_mismatch",
-    "index": "index_mismatch",
-    "unique": "unique_mismatch",
-}
-
-
-def _merge_pairs(found: list[Mismatch]) -> list[Mismatch]:
-    """Alembic reports a changed foreign key or index as removed + added: one mismatch here."""
-    by_key: dict[tuple[str, str, str, str], Mismatch] = {}
-    for m in found:
-        family = m.kind.removeprefix("missing_").removeprefix("unexpected_")
-        family = family.removesuffix("_mismatch")
-        key = (family, m.schema, m.table, m.object)
-        if family in _PAIRED and key in by_key:
-            other = by_key[key]
-            expected = m.expected if m.kind.startswith("missing_") else other.expected
-            actual = m.actual if m.kind.startswith("unexpected_") else other.actual
-            if m.kind.endswith("_mismatch"):
-                expected, actual = m.expected, m.actual
-            elif other.kind.endswith("_mismatch"):
-                expected, actual = other.expected, other.actual
-            by_key[key] = Mismatch(_PAIRED[family], m.schema, m.table, m.object, expected, actual)
-        else:
-            by_key[key if family in _PAIRED else (m.kind, *key[1:])] = m
-    return sorted(set(by_key.values()))
-
-
-def _default(value: Any) -> str | None:
-    if value is None:
-        return None
-    arg = getattr(value, "arg", value)
-    return str(getattr(arg, "text", arg))
-
-
-def _fk_desc(
-    columns: Iterable[str], table: str, referred: Iterable[str], ondelete: str | None
-) -> str:
-    return (
-        f"({', '.join(columns)}) -> {table}({', '.join(referred)}) "
-        f"ON DELETE {(ondelete or 'NO ACTION').upper()}"
-    )
 
 
 def compare(conn: Connection, metadata: MetaData, schemas: Iterable[str]) -> list[Mismatch]:

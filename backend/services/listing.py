@@ -194,21 +194,14 @@ def audit(
     action: str | None = None,
 ) -> Page[Any]:
     """Audit entries by time then id: a tenant's own, or (admin) those of reference data,
-    tenants and keys, which carry no tenant."""
-    scope = (
-        Where(AuditLog.tenant_id, principal.tenant_id)
-        if principal.tenant_id is not None
-        else Where(AuditLog.tenant_id, op="null")
+    tenants and keys, which carry no tenant (each repository keeps to its own)."""
+    repo = uow.audit_log if principal.tenant_id is None else uow.tenant_audit_log
+    where = _equal(
+        type=(AuditLog.entity_type, entity_type),
+        id=(AuditLog.entity_id, entity_id),
+        action=(AuditLog.action, action),
     )
-    where = [
-        scope,
-        *_equal(
-            type=(AuditLog.entity_type, entity_type),
-            id=(AuditLog.entity_id, entity_id),
-            action=(AuditLog.action, action),
-        ),
-    ]
-    return _page(uow.audit_log, page, where, AuditLog.occurred_at)
+    return _page(repo, page, where, AuditLog.occurred_at)
 
 
 @use_case

@@ -11,7 +11,8 @@ from backend.core.cache import Caches, QueryCache
 from backend.core.errors import Conflict, NotFound
 from backend.core.versioning import ExpectedVersion
 from backend.models.trading import Strategy
-from backend.repositories.trading import LeaderboardRow, Performance, StrategyRepository
+from backend.repositories.bets import LeaderboardRow, Performance
+from backend.repositories.strategies import StrategyRepository
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services import crud
 from backend.services.use_case import use_case

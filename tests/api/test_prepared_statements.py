@@ -15,8 +15,8 @@ from sqlalchemy import Connection, Engine
 from backend.api.app import create_app
 from backend.core.config import Settings
 from backend.core.database import Database, create_database
-from backend.core.transaction import raw_execute
-from backend.repositories.trading import _PLACEMENT_CONTEXT
+from backend.core.plain_sql import raw_execute
+from backend.repositories.bet_placement import PLACEMENT_CONTEXT
 from tests.helpers import (
     bet_body,
     captured_logs,
@@ -144,7 +144,7 @@ def _place_context(conn: Connection) -> None:
         "bookmaker": 1,
         "key": "probe",
     }
-    raw_execute(conn, _PLACEMENT_CONTEXT, params).close()
+    raw_execute(conn, PLACEMENT_CONTEXT, params).close()
     conn.rollback()
 
 

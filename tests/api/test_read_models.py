@@ -16,10 +16,11 @@ from backend.api.schemas.bookmakers import BookmakerRead
 from backend.api.schemas.strategies import StrategyRead
 from backend.api.schemas.teams import TeamRead
 from backend.api.schemas.tenants import TenantRead
-from backend.repositories.audit import AuditRepository
+from backend.repositories.audit_log import AuditRepository, TenantAuditRepository
+from backend.repositories.bets import BetRepository
 from backend.repositories.reference import BookmakerRepository, TeamRepository
+from backend.repositories.strategies import StrategyRepository
 from backend.repositories.tenancy import TenantRecordRepository
-from backend.repositories.trading import BetRepository, StrategyRepository
 from tests.helpers import (
     bet_body,
     count_statements,
@@ -40,6 +41,7 @@ from tests.helpers import (
         (BetRepository, BetRead),
         (TenantRecordRepository, TenantRead),
         (AuditRepository, AuditRead),
+        (TenantAuditRepository, AuditRead),
     ],
 )
 def test_each_read_model_has_its_schemas_fields_in_order(repository: Any, schema: Any) -> None:

@@ -18,10 +18,12 @@ from backend.core.errors import (
     StillReferenced,
 )
 from backend.models import Match, Team
+from backend.models.audit import AuditLog
+from backend.repositories.audit_log import AuditRepository, TenantAuditRepository
 from backend.repositories.cursor import InvalidCursor
 from backend.repositories.pages import Where
 from backend.repositories.reference import MatchRepository, TeamRepository
-from backend.repositories.trading import StrategyRepository
+from backend.repositories.strategies import StrategyRepository
 from backend.repositories.unit_of_work import UnitOfWork
 from tests.helpers import unique
 
@@ -201,5 +203,38 @@ def test_tenant_repository_get_filters_by_tenant_even_with_rls_bypassed(
         row = StrategyRepository(session, a).read(strategy)
         assert row is not None and str(row["tenant_id"]) == str(a) and row["name"] == "S"
         assert StrategyRepository(session, b).read(strategy) is None
+    finally:
+        session.close()
+
+
+def test_audit_repositories_keep_to_their_own_entries_even_with_rls_bypassed(
+    connection: Connection,
+) -> None:
+    """A tenant's audit repository lists its tenant's entries only, and the admin's those
+    that carry no tenant, by their own filters (row-level security bypassed here)."""
+    connection.exec_driver_sql("SELECT set_config('app.bypass_rls', 'on', true)")
+    a, b = uuid.uuid4(), uuid.uuid4()
+    tag = unique("audited")
+    for tenant in (a, b):
+        connection.execute(
+            text("INSERT INTO tenants (id, name) VALUES (:id, :name)"),
+            {"id": tenant, "name": unique("Fund")},
+        )
+    for tenant in (a, b, None):
+        connection.execute(
+            text(
+                "INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id) "
+                "VALUES (:tenant, 'k', 'create', 'team', :tag)"
+            ),
+            {"tenant": tenant, "tag": tag},
+        )
+    session = Session(bind=connection)
+    try:
+        mine = [Where(AuditLog.entity_id, tag)]
+        for tenant in (a, b):
+            page = TenantAuditRepository(session, tenant).list(where=mine, limit=10)
+            assert len(page.items) == 1
+        admin = AuditRepository(session).list(where=mine, limit=10, include_total=True)
+        assert admin.total == 1 and len(admin.items) == 1
     finally:
         session.close()

@@ -1,0 +1,191 @@
+"""Placing a bet: its statements, compiled once, and what they answer.
+
+The hot path is plain SQL compiled at import, not a statement built per request: the
+placement context (the idempotency and market locks, then the strategy, match, bookmaker and
+stored answer, in one round trip), the debit-and-insert built from the tables, and the read
+of why a debit found no row. `BetRepository` (repositories/bets.py) runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Numeric,
+    String,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import psycopg2
+from sqlalchemy.types import TypeEngine
+
+from backend.core.prepared import PreparedSQL
+from backend.models.base import Base
+from backend.models.reference import Match
+from backend.models.trading import Bet, Strategy
+from backend.repositories.locks import MARKET_LOCK
+
+# Two statements in one round trip. The first claims the idempotency key's transaction-scoped
+# advisory lock without waiting (keeping the answer in a transaction-local setting), then the
+# match's market lock in shared mode (see MARKET_LOCK: a settlement of the match holds it
+# exclusively, so a bet either commits before the settlement starts, and is settled by it, or
+# waits and then finds the market closed); the second reads the context with a snapshot taken
+# after both (READ COMMITTED: one per statement), so nothing that committed before the locks
+# were granted is unseen.
+_LOCK_KEY = f"""
+    SELECT set_config('oddsdesk.key_locked',
+                      pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))::text, true),
+           pg_advisory_xact_lock_shared({MARKET_LOCK}, %(match)s)
+"""
+PLACEMENT_CONTEXT = PreparedSQL(
+    "oddsdesk_bet_context",
+    """
+    SELECT current_setting('oddsdesk.key_locked')::boolean,
+           s.status, s.max_stake, m.status, m.kickoff_at,
+           EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s),
+           k.expires_at > now(), k.fingerprint, k.status_code, k.response_body
+      FROM (VALUES (1)) AS one (x)
+      LEFT JOIN strategies s ON s.tenant_id = %(tenant)s AND s.id = %(strategy)s
+      LEFT JOIN matches m ON m.id = %(match)s
+      LEFT JOIN idempotency_keys k ON k.tenant_id = %(tenant)s AND k.key = %(key)s
+""",
+    lead=_LOCK_KEY,
+)
+
+
+def _unbounded(column: Column[Any]) -> TypeEngine[Any]:
+    """The column's type without its length or precision: a cast to it never truncates or
+    rounds (the column's own assignment then does what it would for any INSERT)."""
+    kind = column.type
+    if isinstance(kind, String):
+        return Text()
+    if isinstance(kind, Numeric):
+        return Numeric()
+    return kind
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _debit_and_insert_sql() -> str:
+    """The placing statement, built from the tables: a CTE `debit` (the conditional UPDATE of
+    the strategy, RETURNING its new bankroll), a CTE `inserted` (the bet, INSERT ... SELECT
+    FROM debit, so no row is inserted when the debit found none) and the inserted row with
+    the new bankroll. Compiled once, for psycopg2 (%(name)s parameters, constants inline)."""
+    strategies, bets, matches = _table(Strategy), _table(Bet), _table(Match)
+    # What a new bet must be given: its NOT NULL columns without a server default (id,
+    # tenant, strategy, match, bookmaker, market, selection, stake, price, potential return),
+    # each from the parameter of its name; created_by and updated_by are the actor.
+    given = [c for c in bets.c if not c.nullable and c.server_default is None]
+    stamped = [bets.c.created_by, bets.c.updated_by]
+    # Typed where the column types them (the WHERE); the SELECT list casts its own (an
+    # INSERT ... SELECT list would otherwise leave them untyped).
+    stake = bindparam("stake", type_=bets.c.stake.type, required=False)
+    tenant = bindparam("tenant_id", type_=strategies.c.tenant_id.type, required=False)
+    strategy = bindparam("strategy_id", type_=strategies.c.id.type, required=False)
+    match = bindparam("match_id", type_=matches.c.id.type, required=False)
+    actor = bindparam("actor", type_=strategies.c.updated_by.type, required=False)
+
+    def inline(value: Any) -> Any:
+        return literal(value, literal_execute=True)  # rendered as a constant, not a parameter
+
+    now = func.statement_timestamp()
+    market_open = (
+        select(inline(1))
+        .where(matches.c.id == match, matches.c.status == inline("scheduled"))
+        .where(matches.c.kickoff_at > now)
+        .exists()
+    )
+    debit = (
+        update(strategies)
+        .where(strategies.c.tenant_id == tenant, strategies.c.id == strategy)
+        .where(strategies.c.status == inline("active"))
+        .where(strategies.c.bankroll >= stake, strategies.c.max_stake >= stake, market_open)
+        .values(
+            bankroll=strategies.c.bankroll - stake,
+            version=strategies.c.version + inline(1),
+            updated_at=now,
+            updated_by=actor,
+        )
+        .returning(strategies.c.bankroll)
+        .cte("debit")
+    )
+    row = select(
+        *(cast(bindparam(c.key, required=False), _unbounded(c)) for c in given),
+        *(cast(bindparam("actor", required=False), _unbounded(c)) for c in stamped),
+    ).select_from(debit)
+    inserted = (
+        insert(bets)
+        .from_select([*given, *stamped], row, include_defaults=False)
+        .returning(*bets.c)
+        .cte("inserted")
+    )
+    stmt = select(*inserted.c, debit.c.bankroll.label("new_bankroll"))
+    dialect = psycopg2.dialect()  # type: ignore[no-untyped-call]
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled)
+
+
+DEBIT_AND_INSERT = PreparedSQL("oddsdesk_bet_debit_and_insert", _debit_and_insert_sql())
+
+# Why a debit found no row: read after it, in the same transaction (the row locks it waited
+# for are released by then, so this sees the state that refused it).
+REFUSAL = text("""
+    SELECT s.status, s.max_stake, s.bankroll,
+           m.status = 'scheduled' AND m.kickoff_at > statement_timestamp() AS open
+      FROM strategies s, matches m
+     WHERE s.tenant_id = :tenant AND s.id = :strategy AND m.id = :match
+""")
+
+
+# A bet row as the placing statement returned it (plus the strategy's new bankroll).
+PlacedBet = SimpleNamespace
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    fingerprint: str
+    status_code: int
+    response_body: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The state of strategy and match that refused a debit."""
+
+    strategy_status: str
+    max_stake: Decimal
+    bankroll: Decimal
+    market_open: bool
+
+
+@dataclass(frozen=True)
+class PlacementContext:
+    """What placing a bet must know, read in one round trip."""
+
+    locked: bool  # this transaction holds the idempotency key's lock
+    strategy_status: str | None
+    max_stake: Decimal | None
+    match_status: str | None
+    kickoff_at: datetime | None
+    bookmaker_exists: bool
+    # The live answer already stored under the request's idempotency key, if any.
+    stored: StoredAnswer | None
+    # An expired record still holds the key (the purge has not run yet): it is replaced.
+    expired_record: bool

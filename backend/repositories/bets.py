@@ -1,0 +1,229 @@
+"""Bets of one tenant: placing one (the debit and the bet in one statement, its audit
+entries), why a debit was refused, a strategy's performance and the leaderboard."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import Select, and_, bindparam, case, func, select
+
+from backend.models.trading import Bet, Strategy
+from backend.repositories.audit import AuditEntry, audit_buffer, audited_changes, audited_values
+from backend.repositories.bet_placement import (
+    DEBIT_AND_INSERT,
+    PLACEMENT_CONTEXT,
+    REFUSAL,
+    PlacedBet,
+    PlacementContext,
+    Refusal,
+    StoredAnswer,
+)
+from backend.repositories.pages import View
+from backend.repositories.sql import driver_params
+from backend.repositories.tenant import TenantRepository
+
+_LEADERBOARD = """
+    SELECT strategy_id, name, settled, staked, pnl, avg_clv FROM tenant_leaderboard
+     ORDER BY avg_clv DESC NULLS LAST, pnl DESC, name, strategy_id
+     LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True)
+class Performance:
+    bets: int
+    open: int
+    settled: int
+    void: int
+    staked: Decimal
+    returned: Decimal
+    pnl: Decimal
+    roi: Decimal | None
+    avg_clv: Decimal | None
+    beat_closing_rate: Decimal | None
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    strategy_id: uuid.UUID
+    name: str
+    settled: int
+    pnl: Decimal
+    roi: Decimal | None
+    avg_clv: Decimal | None
+
+
+_SETTLED = Bet.status.in_(("won", "lost"))
+# Each bet's return is rounded half-up to cents before it is added (PostgreSQL's round() on
+# numeric rounds half away from zero, which is half-up for these positive amounts).
+_RETURN = func.round(Bet.stake * Bet.price, 2)
+
+
+class BetRepository(TenantRepository[Bet]):
+    model_type: ClassVar[type[Any]] = Bet
+    entity_name = "bet"
+    list_view = View.of(
+        Bet,
+        (
+            "id",
+            "strategy_id",
+            "match_id",
+            "bookmaker_id",
+            "market",
+            "selection",
+            "stake",
+            "price",
+            "potential_return",
+            "status",
+            "placed_at",
+            "settled_at",
+            "closing_price",
+            "clv",
+            "pnl",
+            "created_by",
+        ),
+    )
+    constraint_messages = {
+        "fk_bets_match_id_matches": "match_id names no match",
+        "fk_bets_bookmaker_id_bookmakers": "bookmaker_id names no bookmaker",
+        "fk_bets_tenant_id_strategy_id_strategies": "strategy_id names no strategy",
+    }
+
+    def placement_context(
+        self, strategy_id: uuid.UUID, match_id: int, bookmaker_id: int, idempotency_key: str
+    ) -> PlacementContext:
+        """Claim the idempotency key (its advisory lock, without waiting), then read the
+        strategy (this tenant's only), the match, the bookmaker and the live answer stored
+        under the key: one round trip, the reads after the claim. When the key is held by a
+        request still in flight, `locked` is False and the rest must not be used."""
+        row = self._raw(
+            PLACEMENT_CONTEXT,
+            {
+                "lock_id": f"{self.tenant_id}:{idempotency_key}",  # hashed to the lock's key
+                "tenant": str(self.tenant_id),
+                "strategy": str(strategy_id),
+                "match": match_id,
+                "bookmaker": bookmaker_id,
+                "key": idempotency_key,
+            },
+        ).fetchone()
+        locked, strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists = row[:6]
+        live = row[6]
+        stored = StoredAnswer(row[7], row[8], row[9]) if live else None
+        return PlacementContext(
+            locked,
+            strategy_status,
+            max_stake,
+            match_status,
+            kickoff_at,
+            bookmaker_exists,
+            stored,
+            expired_record=live is False,
+        )
+
+    def place(self, values: dict[str, Any], actor: str) -> tuple[PlacedBet, Decimal] | None:
+        """Debit the strategy and insert the bet in ONE statement.
+
+        The debit is the conditional UPDATE (active, stake within max_stake and bankroll, the
+        match still scheduled and before kickoff) and the bet is only inserted from its
+        RETURNING row: every rule is checked against the row being updated, after any lock
+        wait, so concurrent bets, risk changes and settlements can never slip past one. None
+        when a rule refused it (`refusal` tells which).
+        """
+        cursor = self._raw(
+            DEBIT_AND_INSERT,
+            driver_params({**values, "tenant_id": self.tenant_id, "actor": actor}),
+        )
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        row = PlacedBet(**dict(zip((d.name for d in cursor.description), found, strict=True)))
+        new_bankroll: Decimal = row.new_bankroll
+        stake: Decimal = values["stake"]
+        audit = audit_buffer(self._source)  # the unit itself: no ORM session needed
+        created = audited_values(Bet, vars(row))
+        audit.record(AuditEntry("create", "bet", str(row.id), self.tenant_id, created))
+        debited = audited_changes(
+            Strategy, {"bankroll": new_bankroll + stake}, {"bankroll": new_bankroll}
+        )
+        strategy = str(values["strategy_id"])
+        audit.record(AuditEntry("update", "strategy", strategy, self.tenant_id, debited))
+        return row, new_bankroll
+
+    def refusal(self, strategy_id: uuid.UUID, match_id: int) -> Refusal:
+        """What refused a debit that found no row (see `place`)."""
+        row = self.session.execute(
+            REFUSAL, {"tenant": self.tenant_id, "strategy": strategy_id, "match": match_id}
+        ).one()
+        return Refusal(row.status, row.max_stake, row.bankroll, bool(row.open))
+
+    # The strategy's existence and its bets' aggregate in one statement, built once (its
+    # compiled form is then SQLAlchemy's cached one).
+    _performance: ClassVar[Select[Any] | None] = None
+
+    def performance(self, strategy_id: uuid.UUID) -> Performance | None:
+        """Counts, money and CLV of one strategy's bets, in one aggregate statement (None: no
+        such strategy of this tenant)."""
+        stmt = BetRepository._performance
+        if stmt is None:
+            with_clv = and_(_SETTLED, Bet.clv.is_not(None))
+            strategy = bindparam("strategy", type_=Bet.strategy_id.type)
+            tenant = bindparam("tenant", type_=Bet.tenant_id.type)
+            found = (
+                select(Strategy.id)
+                .where(Strategy.id == strategy, Strategy.tenant_id == tenant)
+                .exists()
+            )
+            stmt = select(
+                found,
+                func.count(),
+                func.count().filter(Bet.status == "open"),
+                func.count().filter(_SETTLED),
+                func.count().filter(Bet.status == "void"),
+                func.coalesce(func.sum(Bet.stake).filter(_SETTLED), 0),
+                func.coalesce(func.sum(_RETURN).filter(Bet.status == "won"), 0),
+                func.avg(Bet.clv).filter(with_clv),
+                func.avg(case((Bet.clv > 0, 1), else_=0)).filter(with_clv),
+            ).where(Bet.strategy_id == strategy, Bet.tenant_id == tenant)
+            BetRepository._performance = stmt
+        row = self.connection().execute(stmt, {"strategy": strategy_id, "tenant": self.tenant_id})
+        exists, bets, open_, settled, void, staked, returned, avg_clv, beat = row.one()
+        if not exists:
+            return None
+        pnl = Decimal(returned) - Decimal(staked)
+        return Performance(
+            bets=bets,
+            open=open_,
+            settled=settled,
+            void=void,
+            staked=Decimal(staked),
+            returned=Decimal(returned),
+            pnl=pnl,
+            roi=pnl / Decimal(staked) if staked else None,
+            avg_clv=avg_clv,
+            beat_closing_rate=beat,
+        )
+
+    def leaderboard(self, limit: int) -> list[LeaderboardRow]:
+        """Strategies with a settled bet, by average CLV (nulls last), then P&L, then name.
+
+        Read from the materialized view (through the tenant-filtered view over it), which
+        settlement refreshes once it has committed.
+        """
+        rows = self._raw(_LEADERBOARD, {"limit": limit}).fetchall()
+        return [
+            LeaderboardRow(
+                rank=i,
+                strategy_id=strategy_id,
+                name=name,
+                settled=settled,
+                pnl=pnl,
+                roi=pnl / staked if staked else None,
+                avg_clv=avg_clv,
+            )
+            for i, (strategy_id, name, settled, staked, pnl, avg_clv) in enumerate(rows, start=1)
+        ]
