@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from backend.repositories.base import SqlRepository
+from backend.repositories.sql import SqlRepository
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from backend.repositories.analytics import AnalyticsRepository
 from backend.repositories.audit import AuditBuffer, AuditContext
 from backend.repositories.audit_hooks import install_audit_hooks
 from backend.repositories.audit_log import AuditRepository, TenantAuditRepository
+from backend.repositories.backtests import BacktestRepository
 from backend.repositories.bets import BetRepository
 from backend.repositories.context import arm_context, context_of, open_with_context
 from backend.repositories.idempotency import IdempotencyRepository
@@ -62,6 +63,7 @@ class UnitOfWork:
     settlement = plain(SettlementRepository)
     tenants = plain(TenantRecordRepository)
     api_keys = plain(ApiKeyRepository)
+    backtests = plain(BacktestRepository)
     # Tenant-scoped: built with the principal's tenant; NotATenant for anyone else.
     strategies = tenant(StrategyRepository)
     bets = tenant(BetRepository)

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from backend.core.errors import InvalidInput
 from backend.models.trading import MARKETS
-from backend.repositories.backtests import BacktestRepository, CandidateFilter, PriceSource
+from backend.repositories.backtests import CandidateFilter, PriceSource
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services.backtest_ledger import Ledger, StakingRule, run
 from backend.services.use_case import use_case
@@ -72,7 +72,7 @@ class Rule:
 @use_case
 def backtest(uow: UnitOfWork, rule: Rule) -> Ledger:
     """Every candidate bet in one statement, then staked and settled in kickoff order."""
-    repo = BacktestRepository(uow)
+    repo = uow.backtests
     named = {"bookmaker_id": rule.bookmaker_id, "closing_bookmaker_id": rule.closing_bookmaker_id}
     missing = set(repo.missing_bookmakers([v for v in named.values() if v is not None]))
     for field, ident in named.items():
@@ -97,5 +97,5 @@ def bookmaker_ids(uow: UnitOfWork, names: list[str]) -> dict[str, int]:
     found = {n: int(n) for n in names if n.isascii() and n.isdigit()}
     wanted = [n for n in names if n not in found]
     if wanted:
-        found.update(BacktestRepository(uow).bookmakers_by_name(wanted))
+        found.update(uow.backtests.bookmakers_by_name(wanted))
     return found
