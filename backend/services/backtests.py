@@ -77,7 +77,12 @@ def backtest(uow: UnitOfWork, rule: Rule) -> Ledger:
     missing = set(repo.missing_bookmakers([v for v in named.values() if v is not None]))
     for field, ident in named.items():
         if ident in missing:
-            raise InvalidInput(f"{field} names no bookmaker", loc=("body", field))
+            raise InvalidInput(
+                f"{field} names no bookmaker",
+                loc=("body", field),
+                code="invalid-reference",
+                title="Unknown reference",
+            )
     return run(
         repo.candidates(rule.candidate_filter()),
         market=rule.market,

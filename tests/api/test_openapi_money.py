@@ -16,9 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
+from backend.api.schemas.backtests import KellyFraction
 from backend.api.schemas.money import Bankroll, Price, Stake
+from backend.api.schemas.tenants import RatePerSecond
 
-TYPES: dict[str, Any] = {"stake": Stake, "bankroll": Bankroll, "price": Price}
+TYPES: dict[str, Any] = {
+    "stake": Stake,
+    "bankroll": Bankroll,
+    "price": Price,
+    "kelly_fraction": KellyFraction,
+    "rate_per_s": RatePerSecond,
+}
 ADAPTERS = {name: TypeAdapter(t) for name, t in TYPES.items()}
 SCHEMAS = {name: adapter.json_schema() for name, adapter in ADAPTERS.items()}
 
@@ -50,7 +58,10 @@ def _number_valid(name: str, value: Decimal) -> bool:
 decimal_text = st.text(alphabet="0123456789.-", min_size=1, max_size=18)
 BOUNDS = ("0", "0.01", "0.001", "1", "1.001", "1.0001", "999.999", "1000", "1000.001")
 MONEY_BOUNDS = ("999999999999.99", "999999999999.999", "1000000000000", "-0", "-0.00", "-0.001")
-near_bounds = st.sampled_from((*BOUNDS, *MONEY_BOUNDS))
+# The Kelly fraction (0, 1] at 4 places and the rate (0, 9999999.999] at 3.
+FRACTION_BOUNDS = ("0.0001", "0.00001", "0.5", "0.12345", "1.0000", "1.00001", "0.0010")
+RATE_BOUNDS = ("9999999.999", "9999999.9990", "10000000", "0.001", "0.0001", "0.000")
+near_bounds = st.sampled_from((*BOUNDS, *MONEY_BOUNDS, *FRACTION_BOUNDS, *RATE_BOUNDS))
 
 
 @pytest.mark.parametrize("name", sorted(TYPES))
@@ -89,6 +100,10 @@ def test_the_number_bounds_are_the_parsers_rule(name: str, value: Decimal) -> No
         ("stake", "1_000"),
         ("price", "2.1500"),
         ("bankroll", "-0.00"),
+        ("rate_per_s", ""),
+        ("rate_per_s", "0"),
+        ("kelly_fraction", ""),
+        ("kelly_fraction", "01"),
     ],
 )
 def test_the_listed_spellings_agree(name: str, text: str) -> None:

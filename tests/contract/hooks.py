@@ -126,6 +126,15 @@ def season_years(case: Any, answer: Answer, loc: tuple[Any, ...], msg: str) -> b
     return msg.startswith('season must be "YYYY-YY" with the second year following the first')
 
 
+_ORDERED = ("min_price is above max_price", "kickoff_from is not before kickoff_to")
+
+
+def bounds_out_of_order(case: Any, answer: Answer, loc: tuple[Any, ...], msg: str) -> bool:
+    """A backtest's price band and kickoff window must be in order (min_price <= max_price,
+    kickoff_from < kickoff_to): JSON Schema cannot compare one value with another."""
+    return msg in _ORDERED
+
+
 _MISSING_ROW = (
     "match_id must be the id of an existing match",
     "bookmaker_id must be the id of an existing bookmaker",
@@ -195,6 +204,7 @@ RULES: tuple[Rule, ...] = (
     foreign_cursor,
     same_team_twice,
     season_years,
+    bounds_out_of_order,
     unknown_reference,
     integer_written_as_float,
     blank_after_trimming,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from backend.api.schemas.bets import Market, Selection, market_selection_rule
 from backend.api.schemas.common import (
@@ -16,17 +16,39 @@ from backend.api.schemas.common import (
     Timestamp,
     UtcDatetime,
 )
-from backend.api.schemas.money import MoneyOut, Price, RatioOut, Stake, decimal_input
+from backend.api.schemas.money import MoneyOut, Price, RatioOut, Stake, decimal_input, input_schema
 from backend.repositories.backtests import PriceSource
 from backend.services.backtest_ledger import Ledger, Staking, StakingRule
 from backend.services.backtests import Rule
 
 MAX_MATCH_IDS = 10_000
+# (0, 1] with up to 4 places.
+FRACTION_PATTERN = r"^(1(\.0+)?|0\.(000[1-9]|00[1-9][0-9]?|0[1-9][0-9]{0,2}|[1-9][0-9]{0,3})0*)$"
 KellyFraction = Annotated[
     Decimal,
     decimal_input(4, gt=Decimal(0), le=Decimal(1)),
+    input_schema(4, FRACTION_PATTERN, minimum=Decimal(0), exclusive=True, le=Decimal(1)),
     Field(json_schema_extra={"description": "share of the full Kelly stake, 0-1 (4 places)"}),
 ]
+
+
+def staking_rule() -> list[JsonValue]:
+    """Which amount each staking takes, as JSON Schema alternatives: `flat` a non-null
+    `stake` and no `kelly_fraction`, `kelly` the other way round."""
+    return [
+        {
+            "properties": {
+                "staking": {"const": staking},
+                given: {"not": {"type": "null"}},
+                other: {"type": "null"},
+            },
+            "required": ["staking", given],
+        }
+        for staking, given, other in (
+            ("flat", "stake", "kelly_fraction"),
+            ("kelly", "kelly_fraction", "stake"),
+        )
+    ]
 
 
 class BacktestCreate(InputModel):
@@ -46,7 +68,8 @@ class BacktestCreate(InputModel):
                     "bankroll": "1000.00",
                 }
             ],
-            "anyOf": market_selection_rule(),
+            # What Rule (the selection of the market) and `_staking_fields` check.
+            "allOf": [{"anyOf": market_selection_rule()}, {"anyOf": staking_rule()}],
         },
     )
 

@@ -54,6 +54,8 @@ def decimal_input(
 # so they are allowed). tests/api/test_openapi_money.py checks each against the parser.
 STAKE_PATTERN = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2}0*)?|0\.(0[1-9]|[1-9][0-9]?)0*)$"
 BANKROLL_PATTERN = r"^(-0(\.0+)?|(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0*)?)$"
+# Rates of the rate limit: > 0, up to 9999999.999, 3 places.
+RATE_PATTERN = r"^([1-9][0-9]{0,6}(\.[0-9]{1,3}0*)?|0\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2})0*)$"
 PRICE_PATTERN = (
     r"^(1\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2})0*"
     r"|([2-9]|[1-9][0-9]{1,2})(\.[0-9]{1,3}0*)?"
@@ -61,7 +63,7 @@ PRICE_PATTERN = (
 )
 
 
-def _input_schema(
+def input_schema(
     places: int, pattern: str, *, minimum: Decimal, exclusive: bool, le: Decimal
 ) -> Any:
     """What the parser accepts, as JSON Schema: a decimal string or a JSON number within the
@@ -85,17 +87,17 @@ _STRING = WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"})
 Stake = Annotated[
     Decimal,
     decimal_input(2, gt=Decimal(0), le=MONEY_MAX),
-    _input_schema(2, STAKE_PATTERN, minimum=Decimal(0), exclusive=True, le=MONEY_MAX),
+    input_schema(2, STAKE_PATTERN, minimum=Decimal(0), exclusive=True, le=MONEY_MAX),
 ]
 Bankroll = Annotated[
     Decimal,
     decimal_input(2, ge=Decimal(0), le=MONEY_MAX),
-    _input_schema(2, BANKROLL_PATTERN, minimum=Decimal(0), exclusive=False, le=MONEY_MAX),
+    input_schema(2, BANKROLL_PATTERN, minimum=Decimal(0), exclusive=False, le=MONEY_MAX),
 ]
 Price = Annotated[
     Decimal,
     decimal_input(3, ge=PRICE_MIN, le=PRICE_MAX),
-    _input_schema(3, PRICE_PATTERN, minimum=PRICE_MIN, exclusive=False, le=PRICE_MAX),
+    input_schema(3, PRICE_PATTERN, minimum=PRICE_MIN, exclusive=False, le=PRICE_MAX),
 ]
 
 # Outputs: money 2 places, prices 3, ratios 4, as strings.

@@ -7,11 +7,14 @@ from typing import Annotated
 from pydantic import Field, StrictBool
 
 from backend.api.schemas.common import InputModel, Name, OutputModel, PatchModel, UtcDatetime
-from backend.api.schemas.money import PriceOut, decimal_input
+from backend.api.schemas.money import RATE_PATTERN, PriceOut, decimal_input, input_schema
+
+RATE_MAX = Decimal("9999999.999")
 
 RatePerSecond = Annotated[
     Decimal,
-    decimal_input(3, gt=Decimal(0), le=Decimal("9999999.999")),
+    decimal_input(3, gt=Decimal(0), le=RATE_MAX),
+    input_schema(3, RATE_PATTERN, minimum=Decimal(0), exclusive=True, le=RATE_MAX),
     Field(description="requests a second per API key (3 places); null: the deployment's"),
 ]
 Burst = Annotated[
