@@ -29,6 +29,7 @@ from backend.models.base import AuditMixin, Base, TenantMixin, TimestampMixin, V
 MONEY = Numeric(14, 2)
 PRICE = Numeric(8, 3)
 RATIO = Numeric(12, 4)
+SHARE = Numeric(5, 4)  # 0-1, 4 places
 
 STRATEGY_STATUSES = ("active", "paused", "killed")
 BET_STATUSES = ("open", "won", "lost", "void")
@@ -47,9 +48,16 @@ class Strategy(TenantMixin, TimestampMixin, AuditMixin, VersionMixin, Base):
     initial_bankroll: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     max_stake: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     kill_reason: Mapped[str | None] = mapped_column(String(500))
+    # Risk controls (NULL: off / the deployment's default); see migration 0011.
+    max_match_exposure: Mapped[Decimal | None] = mapped_column(MONEY)
+    price_tolerance: Mapped[Decimal | None] = mapped_column(SHARE)
 
     __table_args__ = (
         CheckConstraint("bankroll >= 0", name="bankroll_not_negative"),
+        CheckConstraint("max_match_exposure > 0", name="max_match_exposure_positive"),
+        CheckConstraint(
+            "price_tolerance >= 0 AND price_tolerance <= 1", name="price_tolerance_share"
+        ),
         CheckConstraint("initial_bankroll >= 0", name="initial_bankroll_not_negative"),
         CheckConstraint("max_stake > 0", name="max_stake_positive"),
         CheckConstraint("status IN ('active', 'paused', 'killed')", name="status_valid"),
