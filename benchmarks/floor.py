@@ -547,9 +547,13 @@ def leaderboard(query: dict[str, str]) -> bytes:
 # -- the write: a bet ------------------------------------------------------------------------------
 
 # The project's conditional debit and insert (one statement), in a transaction we drive:
-# BEGIN rides with it; the audit rows and the idempotency record go out with the COMMIT.
+# BEGIN rides with it; the audit rows and the idempotency record go out with the COMMIT. Its
+# risk controls as the project's: the strategy's lock in front (its exposure sum), the
+# exposure limit in the debit's WHERE, and the price guard against the bookmaker's latest
+# snapshot (here a condition of the debit; the project reads it with its context).
 _DEBIT_AND_INSERT = """
 BEGIN;
+SELECT pg_advisory_xact_lock(2, hashtext(%(strategy)s));
 WITH debit AS (
     UPDATE strategies
        SET bankroll = bankroll - %(stake)s, version = version + 1,
@@ -558,6 +562,17 @@ WITH debit AS (
        AND bankroll >= %(stake)s AND max_stake >= %(stake)s
        AND EXISTS (SELECT 1 FROM matches WHERE id = %(match)s AND status = 'scheduled'
                                            AND kickoff_at > statement_timestamp())
+       AND (max_match_exposure IS NULL
+            OR max_match_exposure >= %(stake)s + (
+                SELECT coalesce(sum(stake), 0) FROM bets
+                 WHERE tenant_id = %(tenant)s AND strategy_id = %(strategy)s
+                   AND match_id = %(match)s AND status = 'open'))
+       AND NOT EXISTS (
+            SELECT 1 FROM (SELECT price FROM odds_snapshots
+                            WHERE match_id = %(match)s AND bookmaker_id = %(bookmaker)s
+                              AND market = %(market)s AND selection = %(selection)s
+                            ORDER BY captured_at DESC LIMIT 1) o
+             WHERE %(price)s > o.price * (1 + coalesce(price_tolerance, 0.02)))
     RETURNING bankroll
 ), inserted AS (
     INSERT INTO bets (id, tenant_id, strategy_id, match_id, bookmaker_id, market, selection,

@@ -12,6 +12,7 @@ from fastapi import Depends, Header, Query, Request
 from backend.api.auth import require_admin, require_any, require_tenant
 from backend.api.problems import ApiProblem
 from backend.api.schemas.common import SchemaExtra
+from backend.core.config import Settings
 from backend.core.database import Database
 from backend.core.errors import InvalidInput
 from backend.core.principal import Principal
@@ -105,8 +106,15 @@ async def get_uow(
     )
 
 
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with (create_app's, not re-read from the environment)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_uow)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 @documents_header(

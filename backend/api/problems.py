@@ -142,11 +142,13 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.DomainError)
     status = status_of(exc)
-    extra = None
+    extra: Mapping[str, Any] | None = None
     if status == 422:
         listed = getattr(exc, "errors", None)
         loc = exc.loc if isinstance(exc, errors.InvalidInput) else ["body"]
         extra = {"errors": listed or [{"loc": loc, "msg": exc.detail}]}
+    elif isinstance(exc, errors.Conflict):
+        extra = exc.members
     return problem_response(request.scope, status, exc.code, exc.title, exc.detail, extra=extra)
 
 

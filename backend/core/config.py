@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Self
@@ -86,6 +87,11 @@ class Settings(BaseSettings):
     # by every worker through Redis when REDIS_URL is set, else per worker.
     rate_limit_per_s: float = Field(default=0.0, ge=0, le=1_000_000)
     rate_limit_burst: int = Field(default=0, ge=0, le=10_000_000)
+
+    # Price guard of POST /v1/bets: a bet whose price beats the bookmaker's latest snapshot of
+    # the selection by more than this share (0.02 = 2%) is 409 price-changed, unless the
+    # strategy sets its own price_tolerance. 0: never above the latest price.
+    bet_price_tolerance: Decimal = Field(default=Decimal("0.02"), ge=0, le=1, decimal_places=4)
 
     # Required to serve the API (checked at app start-up); migrations and scripts run without it.
     admin_api_key: SecretStr | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class DomainError(Exception):
@@ -90,11 +90,19 @@ class Conflict(DomainError):
 
     title = "Conflict"
 
-    def __init__(self, code: str, detail: str, title: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        title: str | None = None,
+        members: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.code = code
         if title:
             self.title = title
+        # RFC 9457 extension members of the answer (e.g. the current price of price-changed).
+        self.members = dict(members or {})
 
 
 class PreconditionRequired(DomainError):

@@ -114,6 +114,15 @@ class Bet(TenantMixin, AuditMixin, Base):
         CheckConstraint("(status = 'open') = (settled_at IS NULL)", name="settled_iff_closed"),
         Index("ix_bets_tenant_id_placed_at_id", "tenant_id", "placed_at", "id"),
         Index("ix_bets_match_id_status", "match_id", "status"),
+        # A strategy's open stakes on a match (its exposure limit), read from the index alone.
+        Index(
+            "ix_bets_open_tenant_id_strategy_id_match_id",
+            "tenant_id",
+            "strategy_id",
+            "match_id",
+            postgresql_where=text("status = 'open'"),
+            postgresql_include=["stake"],
+        ),
     )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     update,
@@ -36,7 +37,7 @@ from backend.core.prepared import PreparedSQL
 from backend.models.base import Base
 from backend.models.reference import Match
 from backend.models.trading import Bet, Strategy
-from backend.repositories.locks import MARKET_LOCK
+from backend.repositories.locks import MARKET_LOCK, STRATEGY_LOCK
 
 # Two statements in one round trip. The first claims the idempotency key's transaction-scoped
 # advisory lock without waiting (keeping the answer in a transaction-local setting), then the
@@ -44,7 +45,8 @@ from backend.repositories.locks import MARKET_LOCK
 # exclusively, so a bet either commits before the settlement starts, and is settled by it, or
 # waits and then finds the market closed); the second reads the context with a snapshot taken
 # after both (READ COMMITTED: one per statement), so nothing that committed before the locks
-# were granted is unseen.
+# were granted is unseen. The latest snapshot of the bet's bookmaker, market and selection is
+# the price guard's reference (none: no guard).
 _LOCK_KEY = f"""
     SELECT set_config('oddsdesk.key_locked',
                       pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))::text, true),
@@ -56,11 +58,18 @@ PLACEMENT_CONTEXT = PreparedSQL(
     SELECT current_setting('oddsdesk.key_locked')::boolean,
            s.status, s.max_stake, m.status, m.kickoff_at,
            EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s),
-           k.expires_at > now(), k.fingerprint, k.status_code, k.response_body
+           k.expires_at > now(), k.fingerprint, k.status_code, k.response_body,
+           s.price_tolerance, o.price, o.captured_at
       FROM (VALUES (1)) AS one (x)
       LEFT JOIN strategies s ON s.tenant_id = %(tenant)s AND s.id = %(strategy)s
       LEFT JOIN matches m ON m.id = %(match)s
       LEFT JOIN idempotency_keys k ON k.tenant_id = %(tenant)s AND k.key = %(key)s
+      LEFT JOIN LATERAL (
+            SELECT price, captured_at FROM odds_snapshots
+             WHERE match_id = %(match)s AND bookmaker_id = %(bookmaker)s
+               AND market = %(market)s AND selection = %(selection)s
+             ORDER BY captured_at DESC LIMIT 1
+      ) o ON true
 """,
     lead=_LOCK_KEY,
 )
@@ -87,7 +96,10 @@ def _debit_and_insert_sql() -> str:
     """The placing statement, built from the tables: a CTE `debit` (the conditional UPDATE of
     the strategy, RETURNING its new bankroll), a CTE `inserted` (the bet, INSERT ... SELECT
     FROM debit, so no row is inserted when the debit found none) and the inserted row with
-    the new bankroll. Compiled once, for psycopg2 (%(name)s parameters, constants inline)."""
+    the new bankroll. The debit's conditions: the strategy active, the stake within its
+    bankroll and max_stake, within its max_match_exposure with its open bets on the match
+    (no limit: not summed), and the match open. Compiled once, for psycopg2 (%(name)s
+    parameters, constants inline)."""
     strategies, bets, matches = _table(Strategy), _table(Bet), _table(Match)
     # What a new bet must be given: its NOT NULL columns without a server default (id,
     # tenant, strategy, match, bookmaker, market, selection, stake, price, potential return),
@@ -112,11 +124,23 @@ def _debit_and_insert_sql() -> str:
         .where(matches.c.kickoff_at > now)
         .exists()
     )
+    # Evaluated only for a strategy with a limit (an uncorrelated subquery runs on first use).
+    open_stakes = (
+        select(func.coalesce(func.sum(bets.c.stake), inline(0)))
+        .where(bets.c.tenant_id == tenant, bets.c.strategy_id == strategy)
+        .where(bets.c.match_id == match, bets.c.status == inline("open"))
+        .scalar_subquery()
+    )
+    within_exposure = or_(
+        strategies.c.max_match_exposure.is_(None),
+        strategies.c.max_match_exposure >= open_stakes + stake,
+    )
     debit = (
         update(strategies)
         .where(strategies.c.tenant_id == tenant, strategies.c.id == strategy)
         .where(strategies.c.status == inline("active"))
         .where(strategies.c.bankroll >= stake, strategies.c.max_stake >= stake, market_open)
+        .where(within_exposure)
         .values(
             bankroll=strategies.c.bankroll - stake,
             version=strategies.c.version + inline(1),
@@ -142,13 +166,23 @@ def _debit_and_insert_sql() -> str:
     return str(compiled)
 
 
-DEBIT_AND_INSERT = PreparedSQL("oddsdesk_bet_debit_and_insert", _debit_and_insert_sql())
+DEBIT_AND_INSERT = PreparedSQL(
+    "oddsdesk_bet_debit_and_insert",
+    _debit_and_insert_sql(),
+    # Its own statement, so the debit's snapshot is taken once the lock is granted (see
+    # STRATEGY_LOCK): every earlier bet of the strategy is in its exposure sum.
+    lead=f"SELECT pg_advisory_xact_lock({STRATEGY_LOCK}, hashtext(%(strategy_id)s))",
+)
 
 # Why a debit found no row: read after it, in the same transaction (the row locks it waited
 # for are released by then, so this sees the state that refused it).
 REFUSAL = text("""
     SELECT s.status, s.max_stake, s.bankroll,
-           m.status = 'scheduled' AND m.kickoff_at > statement_timestamp() AS open
+           m.status = 'scheduled' AND m.kickoff_at > statement_timestamp() AS open,
+           s.max_match_exposure,
+           (SELECT coalesce(sum(b.stake), 0) FROM bets b
+             WHERE b.tenant_id = :tenant AND b.strategy_id = :strategy
+               AND b.match_id = :match AND b.status = 'open') AS open_stakes
       FROM strategies s, matches m
      WHERE s.tenant_id = :tenant AND s.id = :strategy AND m.id = :match
 """)
@@ -173,6 +207,8 @@ class Refusal:
     max_stake: Decimal
     bankroll: Decimal
     market_open: bool
+    max_match_exposure: Decimal | None
+    open_stakes: Decimal  # the strategy's open bets on the match, staked together
 
 
 @dataclass(frozen=True)
@@ -189,3 +225,12 @@ class PlacementContext:
     stored: StoredAnswer | None
     # An expired record still holds the key (the purge has not run yet): it is replaced.
     expired_record: bool
+    price_tolerance: Decimal | None  # the strategy's own (None: the deployment's)
+    # The latest snapshot of the bet's bookmaker, market and selection (None: no guard).
+    latest: LatestPrice | None
+
+
+@dataclass(frozen=True)
+class LatestPrice:
+    price: Decimal
+    captured_at: datetime

@@ -16,6 +16,7 @@ from backend.repositories.bet_placement import (
     DEBIT_AND_INSERT,
     PLACEMENT_CONTEXT,
     REFUSAL,
+    LatestPrice,
     PlacedBet,
     PlacementContext,
     Refusal,
@@ -94,12 +95,19 @@ class BetRepository(TenantRepository[Bet]):
     }
 
     def placement_context(
-        self, strategy_id: uuid.UUID, match_id: int, bookmaker_id: int, idempotency_key: str
+        self,
+        strategy_id: uuid.UUID,
+        match_id: int,
+        bookmaker_id: int,
+        market: str,
+        selection: str,
+        idempotency_key: str,
     ) -> PlacementContext:
         """Claim the idempotency key (its advisory lock, without waiting), then read the
-        strategy (this tenant's only), the match, the bookmaker and the live answer stored
-        under the key: one round trip, the reads after the claim. When the key is held by a
-        request still in flight, `locked` is False and the rest must not be used."""
+        strategy (this tenant's only), the match, the bookmaker, the live answer stored under
+        the key and the bookmaker's latest price of the selection: one round trip, the reads
+        after the claim. When the key is held by a request still in flight, `locked` is
+        False and the rest must not be used."""
         row = self._raw(
             PLACEMENT_CONTEXT,
             {
@@ -108,12 +116,15 @@ class BetRepository(TenantRepository[Bet]):
                 "strategy": str(strategy_id),
                 "match": match_id,
                 "bookmaker": bookmaker_id,
+                "market": market,
+                "selection": selection,
                 "key": idempotency_key,
             },
         ).fetchone()
         locked, strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists = row[:6]
         live = row[6]
         stored = StoredAnswer(row[7], row[8], row[9]) if live else None
+        tolerance, latest_price, captured_at = row[10:13]
         return PlacementContext(
             locked,
             strategy_status,
@@ -123,13 +134,16 @@ class BetRepository(TenantRepository[Bet]):
             bookmaker_exists,
             stored,
             expired_record=live is False,
+            price_tolerance=tolerance,
+            latest=LatestPrice(latest_price, captured_at) if latest_price is not None else None,
         )
 
     def place(self, values: dict[str, Any], actor: str) -> tuple[PlacedBet, Decimal] | None:
         """Debit the strategy and insert the bet in ONE statement.
 
-        The debit is the conditional UPDATE (active, stake within max_stake and bankroll, the
-        match still scheduled and before kickoff) and the bet is only inserted from its
+        The debit is the conditional UPDATE (active, stake within max_stake and bankroll and,
+        with the strategy's open bets on the match, within max_match_exposure; the match
+        still scheduled and before kickoff) and the bet is only inserted from its
         RETURNING row: every rule is checked against the row being updated, after any lock
         wait, so concurrent bets, risk changes and settlements can never slip past one. None
         when a rule refused it (`refusal` tells which).
@@ -159,7 +173,14 @@ class BetRepository(TenantRepository[Bet]):
         row = self.session.execute(
             REFUSAL, {"tenant": self.tenant_id, "strategy": strategy_id, "match": match_id}
         ).one()
-        return Refusal(row.status, row.max_stake, row.bankroll, bool(row.open))
+        return Refusal(
+            row.status,
+            row.max_stake,
+            row.bankroll,
+            bool(row.open),
+            row.max_match_exposure,
+            Decimal(row.open_stakes),
+        )
 
     # The strategy's existence and its bets' aggregate in one statement, built once (its
     # compiled form is then SQLAlchemy's cached one).

@@ -22,6 +22,8 @@ class StrategyRepository(TenantRepository[Strategy]):
             "bankroll",
             "initial_bankroll",
             "max_stake",
+            "max_match_exposure",
+            "price_tolerance",
             "kill_reason",
             "created_at",
             "updated_at",

@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import orjson
 
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.money import round_half_up
+from backend.repositories.bet_placement import PlacementContext, Refusal
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services.use_case import use_case
 
@@ -64,6 +65,63 @@ def _above_max_stake(stake: Decimal, max_stake: Decimal) -> InvalidInput:
     )
 
 
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _price_guard(request: BetRequest, ctx: PlacementContext, default_tolerance: Decimal) -> None:
+    """A price better than the bookmaker's latest one for the selection by more than the
+    tolerance is refused (409 price-changed), with the current price in the answer: the
+    client's price is stale. No snapshot: no guard."""
+    latest = ctx.latest
+    if latest is None:
+        return
+    tolerance = ctx.price_tolerance if ctx.price_tolerance is not None else default_tolerance
+    # Prices have 3 places: above the ceiling is above its floor to 3 places.
+    highest = (latest.price * (1 + tolerance)).quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
+    if request.price <= highest:
+        return
+    raise Conflict(
+        "price-changed",
+        f"price {request.price} is above {highest}: bookmaker {request.bookmaker_id}'s latest "
+        f"{request.market} {request.selection} price is {latest.price:.3f} "
+        f"(captured {_utc(latest.captured_at)}), tolerance {tolerance:.4f}",
+        title="Price changed",
+        members={
+            "current_price": f"{latest.price:.3f}",
+            "captured_at": _utc(latest.captured_at),
+            "price_tolerance": f"{tolerance:.4f}",
+            "max_price": f"{highest:.3f}",
+        },
+    )
+
+
+def _refused(request: BetRequest, why: Refusal) -> Exception:
+    """Why the debit found no row: the strategy or the market changed under us (paused,
+    killed, a lower limit, closed), the exposure limit or the bankroll."""
+    if why.strategy_status != "active":
+        return _status_conflict(why.strategy_status, request.strategy_id)
+    if not why.market_open:
+        return _market_closed(request.match_id)
+    if request.stake > why.max_stake:
+        return _above_max_stake(request.stake, why.max_stake)
+    limit = why.max_match_exposure
+    if limit is not None and why.open_stakes + request.stake > limit:
+        return Conflict(
+            "exposure-limit",
+            f"stake {request.stake} would bring the strategy's open stakes on match "
+            f"{request.match_id} to {why.open_stakes + request.stake}, above its "
+            f"max_match_exposure {limit}",
+            title="Exposure limit",
+            members={"max_match_exposure": f"{limit:.2f}", "open_stakes": f"{why.open_stakes:.2f}"},
+        )
+    return Conflict(
+        "insufficient-bankroll",
+        f"stake {request.stake} exceeds the bankroll {why.bankroll}",
+        title="Insufficient bankroll",
+    )
+
+
 @use_case
 def place_bet(
     uow: UnitOfWork,
@@ -72,9 +130,15 @@ def place_bet(
     key: str,
     request_fingerprint: str,
     render: Callable[[Any], str],
+    default_price_tolerance: Decimal,
 ) -> Placed:
     ctx = uow.bets.placement_context(
-        request.strategy_id, request.match_id, request.bookmaker_id, idempotency_key=key
+        request.strategy_id,
+        request.match_id,
+        request.bookmaker_id,
+        request.market,
+        request.selection,
+        idempotency_key=key,
     )
     if not ctx.locked:
         raise Conflict(
@@ -108,6 +172,7 @@ def place_bet(
     assert ctx.max_stake is not None
     if request.stake > ctx.max_stake:
         raise _above_max_stake(request.stake, ctx.max_stake)
+    _price_guard(request, ctx, default_price_tolerance)
 
     placed = uow.bets.place(
         {
@@ -124,20 +189,7 @@ def place_bet(
         uow.principal.actor,
     )
     if placed is None:
-        # A rule checked by the debit itself refused it: the strategy changed under us
-        # (paused, killed, a lower max_stake), the market closed, or the bankroll is short.
-        why = uow.bets.refusal(request.strategy_id, request.match_id)
-        if why.strategy_status != "active":
-            raise _status_conflict(why.strategy_status, request.strategy_id)
-        if not why.market_open:
-            raise _market_closed(request.match_id)
-        if request.stake > why.max_stake:
-            raise _above_max_stake(request.stake, why.max_stake)
-        raise Conflict(
-            "insufficient-bankroll",
-            f"stake {request.stake} exceeds the bankroll {why.bankroll}",
-            title="Insufficient bankroll",
-        )
+        raise _refused(request, uow.bets.refusal(request.strategy_id, request.match_id))
     bet, _ = placed
     body = render(bet)
     uow.idempotency.record(key, request_fingerprint, 201, body, replace_expired=ctx.expired_record)

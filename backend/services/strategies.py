@@ -24,7 +24,14 @@ def strategies(uow: UnitOfWork) -> StrategyRepository:
 
 @use_case
 def create(
-    uow: UnitOfWork, *, name: str, description: str | None, bankroll: Decimal, max_stake: Decimal
+    uow: UnitOfWork,
+    *,
+    name: str,
+    description: str | None,
+    bankroll: Decimal,
+    max_stake: Decimal,
+    max_match_exposure: Decimal | None = None,
+    price_tolerance: Decimal | None = None,
 ) -> Strategy:
     strategy = uow.strategies.add(
         Strategy(
@@ -33,6 +40,8 @@ def create(
             bankroll=bankroll,
             initial_bankroll=bankroll,
             max_stake=max_stake,
+            max_match_exposure=max_match_exposure,
+            price_tolerance=price_tolerance,
         )
     )
     uow.commit()

@@ -93,9 +93,9 @@ def test_a_bet_is_three_round_trips_with_the_key_check_and_audit_rows_riding_alo
     db: Database,
 ) -> None:
     """BEGIN, the key check, the RLS context, the key's lock and the context read; the
-    debit-and-insert; the answer's record, the audit rows and COMMIT. psycopg2 sends no BEGIN
-    or COMMIT of its own (the connection is in autocommit mode: the unit drives the
-    transaction), and the hot statements run prepared."""
+    strategy's lock and the debit-and-insert; the answer's record, the audit rows and COMMIT.
+    psycopg2 sends no BEGIN or COMMIT of its own (the connection is in autocommit mode: the
+    unit drives the transaction), and the hot statements run prepared."""
     body = bet_body(strategy["id"], **market)
     client.post("/v1/bets", json=body, headers=idem(tenant_headers))  # warm: auth cached
     autocommit: list[bool] = []
@@ -118,7 +118,9 @@ def test_a_bet_is_three_round_trips_with_the_key_check_and_audit_rows_riding_alo
     assert "pg_try_advisory_xact_lock" in first
     assert "EXECUTE oddsdesk_bet_context(" in first
     assert all("set_config" not in s for s in statements[1:])
-    assert debit.startswith("EXECUTE oddsdesk_bet_debit_and_insert(")
+    # The strategy's lock (its exposure limit's sum) rides in front of the debit.
+    assert debit.startswith("SELECT pg_advisory_xact_lock(")
+    assert "; EXECUTE oddsdesk_bet_debit_and_insert(" in debit
     assert "EXECUTE oddsdesk_idempotency_record(" in last
     assert "EXECUTE oddsdesk_audit_insert_2(" in last
     assert last.endswith("; COMMIT")

@@ -37,6 +37,7 @@ NON_NULLABLE = {
     "MatchUpdate": {"league", "season", "kickoff_at"},
     "TenantUpdate": {"name", "is_active"},
     "StrategyUpdate": {"max_stake", "status"},
+    "LimitsBody": {"max_stake"},
 }
 IF_MATCH_REQUIRED = {
     ("patch", "/v1/teams/{team_id}"),

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from backend.api.schemas.backtests import KellyFraction
-from backend.api.schemas.money import Bankroll, Price, Stake
+from backend.api.schemas.money import Bankroll, Price, Share, Stake
 from backend.api.schemas.tenants import RatePerSecond
 
 TYPES: dict[str, Any] = {
@@ -26,6 +26,7 @@ TYPES: dict[str, Any] = {
     "price": Price,
     "kelly_fraction": KellyFraction,
     "rate_per_s": RatePerSecond,
+    "share": Share,
 }
 ADAPTERS = {name: TypeAdapter(t) for name, t in TYPES.items()}
 SCHEMAS = {name: adapter.json_schema() for name, adapter in ADAPTERS.items()}
@@ -104,6 +105,9 @@ def test_the_number_bounds_are_the_parsers_rule(name: str, value: Decimal) -> No
         ("rate_per_s", "0"),
         ("kelly_fraction", ""),
         ("kelly_fraction", "01"),
+        ("share", "-0.0000"),
+        ("share", "0.02000"),
+        ("share", "00.5"),
     ],
 )
 def test_the_listed_spellings_agree(name: str, text: str) -> None:

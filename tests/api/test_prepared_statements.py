@@ -142,6 +142,8 @@ def _place_context(conn: Connection) -> None:
         "strategy": str(uuid.uuid4()),
         "match": 1,
         "bookmaker": 1,
+        "market": "1x2",
+        "selection": "home",
         "key": "probe",
     }
     raw_execute(conn, PLACEMENT_CONTEXT, params).close()

@@ -8,6 +8,8 @@ Two limits a strategy may carry, both NULL (off) by default:
 - `price_tolerance`: how much better than the bookmaker's latest snapshot a bet's price may
   be (a share, 0.0200 = 2%) before the bet is refused as `price-changed`; NULL keeps the
   deployment's BET_PRICE_TOLERANCE.
+A partial index of open bets by (tenant, strategy, match), carrying the stake, lets the limit's
+sum read the index alone, however many other open bets the match has.
 
 Revision ID: 0011
 Revises: 0010
@@ -36,9 +38,17 @@ def upgrade() -> None:
         "strategies",
         "price_tolerance >= 0 AND price_tolerance <= 1",
     )
+    op.create_index(
+        op.f("ix_bets_open_tenant_id_strategy_id_match_id"),
+        "bets",
+        ["tenant_id", "strategy_id", "match_id"],
+        postgresql_where=sa.text("status = 'open'"),
+        postgresql_include=["stake"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_bets_open_tenant_id_strategy_id_match_id"), table_name="bets")
     op.drop_constraint(op.f("ck_strategies_price_tolerance_share"), "strategies", type_="check")
     op.drop_constraint(
         op.f("ck_strategies_max_match_exposure_positive"), "strategies", type_="check"

@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from backend.api.deps import IdempotencyKeyDep, PageDep, TenantDep, UnitOfWorkDep
+from backend.api.deps import IdempotencyKeyDep, PageDep, SettingsDep, TenantDep, UnitOfWorkDep
 from backend.api.docs import responses
 from backend.api.responses import JSON, PRIVATE, page_response, resource_response
 from backend.api.routing import ApiRoute
@@ -35,6 +35,7 @@ def place(
     uow: UnitOfWorkDep,
     _: TenantDep,
     key: IdempotencyKeyDep,
+    settings: SettingsDep,
 ) -> Response:
     """Place a bet; the stake leaves the strategy's bankroll in the same transaction."""
     request = BetRequest(**body.model_dump())
@@ -44,6 +45,7 @@ def place(
         key=key,
         request_fingerprint=fingerprint(body.fingerprint_fields()),
         render=_render,
+        default_price_tolerance=settings.bet_price_tolerance,
     )
     headers = {**PRIVATE, "Location": f"/v1/bets/{orjson.loads(placed.body)['id']}"}
     if placed.replayed:

@@ -122,8 +122,7 @@ def change_limits(
     strategy_id: uuid.UUID, body: LimitsBody, uow: UnitOfWorkDep, _: TenantDep
 ) -> Response:
     """Set risk limits at once (no If-Match): every bet debited after this answer obeys them."""
-    limits = body.model_dump(exclude={"reason"})
-    return _one(service.change_limits(uow, strategy_id, limits, body.reason))
+    return _one(service.change_limits(uow, strategy_id, body.limits(), body.reason))
 
 
 @router.post(

@@ -56,6 +56,8 @@ STAKE_PATTERN = r"^([1-9][0-9]{0,11}(\.[0-9]{1,2}0*)?|0\.(0[1-9]|[1-9][0-9]?)0*)
 BANKROLL_PATTERN = r"^(-0(\.0+)?|(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0*)?)$"
 # Rates of the rate limit: > 0, up to 9999999.999, 3 places.
 RATE_PATTERN = r"^([1-9][0-9]{0,6}(\.[0-9]{1,3}0*)?|0\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2})0*)$"
+# Shares (a price tolerance): 0-1 with up to 4 places ("-0" is 0, as for money).
+SHARE_PATTERN = r"^(-0(\.0+)?|1(\.0+)?|0(\.[0-9]{1,4}0*)?)$"
 PRICE_PATTERN = (
     r"^(1\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2})0*"
     r"|([2-9]|[1-9][0-9]{1,2})(\.[0-9]{1,3}0*)?"
@@ -98,6 +100,11 @@ Price = Annotated[
     Decimal,
     decimal_input(3, ge=PRICE_MIN, le=PRICE_MAX),
     input_schema(3, PRICE_PATTERN, minimum=PRICE_MIN, exclusive=False, le=PRICE_MAX),
+]
+Share = Annotated[
+    Decimal,
+    decimal_input(4, ge=Decimal(0), le=Decimal(1)),
+    input_schema(4, SHARE_PATTERN, minimum=Decimal(0), exclusive=False, le=Decimal(1)),
 ]
 
 # Outputs: money 2 places, prices 3, ratios 4, as strings.

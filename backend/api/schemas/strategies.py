@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints, model_validator
 
 from backend.api.schemas.common import (
     InputModel,
@@ -14,7 +14,7 @@ from backend.api.schemas.common import (
     Storable,
     UtcDatetime,
 )
-from backend.api.schemas.money import Bankroll, MoneyOut, RatioOut, Stake
+from backend.api.schemas.money import Bankroll, MoneyOut, RatioOut, Share, Stake
 
 StrategyStatus = Literal["active", "paused", "killed"]
 Description = Annotated[
@@ -44,6 +44,8 @@ class StrategyCreate(InputModel):
     description: Description | None = None
     bankroll: Bankroll
     max_stake: Stake
+    max_match_exposure: Stake | None = None
+    price_tolerance: Share | None = None
 
 
 class StrategyUpdate(PatchModel):
@@ -53,6 +55,8 @@ class StrategyUpdate(PatchModel):
 
     description: Description | None = None
     max_stake: Stake | None = None
+    max_match_exposure: Stake | None = None
+    price_tolerance: Share | None = None
     status: Literal["active", "paused"] | None = None
 
 
@@ -60,11 +64,36 @@ class ReasonBody(InputModel):
     reason: Reason
 
 
-class LimitsBody(InputModel):
-    """Risk limits, applied at once (no If-Match); `reason` goes to the audit entry."""
+LIMITS = ("max_stake", "max_match_exposure", "price_tolerance")
 
-    max_stake: Stake
+
+class LimitsBody(PatchModel):
+    """Risk limits, applied at once (no If-Match): the ones given change (null clears
+    `max_match_exposure` or `price_tolerance`), the others stay; `reason` goes to the audit
+    entry."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"max_stake": "25.00", "max_match_exposure": "100.00"}],
+            "anyOf": [{"required": [name]} for name in LIMITS],
+        },
+    )
+    non_nullable = frozenset({"max_stake"})
+
+    max_stake: Stake | None = None
+    max_match_exposure: Stake | None = None
+    price_tolerance: Share | None = None
     reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Self:
+        if not self.model_fields_set & set(LIMITS):
+            raise ValueError("give at least one of max_stake, max_match_exposure, price_tolerance")
+        return self
+
+    def limits(self) -> dict[str, object]:
+        return self.model_dump(include=set(LIMITS), exclude_unset=True)
 
 
 class StrategyRead(OutputModel):
@@ -75,6 +104,8 @@ class StrategyRead(OutputModel):
     bankroll: MoneyOut
     initial_bankroll: MoneyOut
     max_stake: MoneyOut
+    max_match_exposure: MoneyOut | None
+    price_tolerance: RatioOut | None
     kill_reason: str | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
