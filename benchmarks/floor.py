@@ -546,14 +546,20 @@ def leaderboard(query: dict[str, str]) -> bytes:
 
 # -- the write: a bet ------------------------------------------------------------------------------
 
-# The project's conditional debit and insert (one statement), in a transaction we drive:
-# BEGIN rides with it; the audit rows and the idempotency record go out with the COMMIT. Its
-# risk controls as the project's: the strategy's lock in front (its exposure sum), the
-# exposure limit in the debit's WHERE, and the price guard against the bookmaker's latest
-# snapshot (here a condition of the debit; the project reads it with its context).
+# The project's locks and conditional debit and insert (one statement), in a transaction we
+# drive: BEGIN rides with them; the audit rows and the idempotency record go out with the
+# COMMIT. The same rules as the project's: the idempotency key claimed (its lock, without
+# waiting) with no live answer stored under it, the market's shared lock, the strategy's lock
+# (its exposure sum), then the debit's conditions (exposure limit, bookmaker known, price
+# guard against the bookmaker's latest snapshot). The floor answers a refused bet with a bare
+# 409; it never reads why.
 _DEBIT_AND_INSERT = """
 BEGIN;
-SELECT pg_advisory_xact_lock(2, hashtext(%(strategy)s));
+SELECT set_config('oddsdesk.key_locked',
+                  pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))::text, true),
+       pg_advisory_xact_lock_shared(1, %(match)s);
+SELECT pg_advisory_xact_lock(2, hashtext(%(strategy)s))
+ WHERE current_setting('oddsdesk.key_locked')::boolean;
 WITH debit AS (
     UPDATE strategies
        SET bankroll = bankroll - %(stake)s, version = version + 1,
@@ -573,6 +579,10 @@ WITH debit AS (
                               AND market = %(market)s AND selection = %(selection)s
                             ORDER BY captured_at DESC LIMIT 1) o
              WHERE %(price)s > o.price * (1 + coalesce(price_tolerance, 0.02)))
+       AND current_setting('oddsdesk.key_locked')::boolean
+       AND NOT EXISTS (SELECT 1 FROM idempotency_keys
+                        WHERE tenant_id = %(tenant)s AND key = %(key)s AND expires_at > now())
+       AND EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s)
     RETURNING bankroll
 ), inserted AS (
     INSERT INTO bets (id, tenant_id, strategy_id, match_id, bookmaker_id, market, selection,
@@ -590,6 +600,7 @@ INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, changes
 VALUES (%(tenant)s, %(actor)s, 'create', 'bet', %(id)s, %(bet_changes)s, %(request)s),
        (%(tenant)s, %(actor)s, 'update', 'strategy', %(strategy)s, %(strategy_changes)s,
         %(request)s);
+DELETE FROM idempotency_keys WHERE tenant_id = %(tenant)s AND key = %(key)s AND expires_at <= now();
 INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status_code, response_body,
                               created_at, expires_at)
 VALUES (%(tenant)s, %(key)s, %(fingerprint)s, 201, %(body)s, now(), now() + interval '24 hours');
@@ -615,6 +626,8 @@ def place_bet(body: bytes, idempotency_key: str) -> tuple[int, bytes]:
         "price": price,
         "potential": potential,
         "actor": ACTOR,
+        "key": idempotency_key,
+        "lock_id": f"{TENANT_ID}:{idempotency_key}",
     }
     with POOL.cursor() as cur:
         try:
@@ -669,7 +682,6 @@ def place_bet(body: bytes, idempotency_key: str) -> tuple[int, bytes]:
                         {"bankroll": [str(bankroll + stake), str(bankroll)]}
                     ),
                     "request": uuid.uuid4().hex,
-                    "key": idempotency_key,
                     "fingerprint": hashlib.sha256(body).hexdigest(),
                     "body": payload.decode(),
                 },

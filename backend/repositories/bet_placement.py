@@ -1,9 +1,10 @@
 """Placing a bet: its statements, compiled once, and what they answer.
 
-The hot path is plain SQL compiled at import, not a statement built per request: the
-placement context (the idempotency and market locks, then the strategy, match, bookmaker and
-stored answer, in one round trip), the debit-and-insert built from the tables, and the read
-of why a debit found no row. `BetRepository` (repositories/bets.py) runs them.
+The hot path is plain SQL compiled at import, not a statement built per request: the bet's
+locks and the debit-and-insert built from the tables (one round trip, every rule a condition
+of the debit); only when it placed nothing, the placement context (the stored answer, the
+strategy, match, bookmaker and latest price) and the read of why the debit found no row.
+`BetRepository` (repositories/bets.py) runs them.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Numeric,
     String,
     Table,
     Text,
+    and_,
     bindparam,
     cast,
     func,
@@ -35,27 +38,35 @@ from sqlalchemy.types import TypeEngine
 
 from backend.core.prepared import PreparedSQL
 from backend.models.base import Base
-from backend.models.reference import Match
-from backend.models.trading import Bet, Strategy
+from backend.models.odds import OddsSnapshot
+from backend.models.reference import Bookmaker, Match
+from backend.models.trading import Bet, IdempotencyKey, Strategy
 from backend.repositories.locks import MARKET_LOCK, STRATEGY_LOCK
 
-# Two statements in one round trip. The first claims the idempotency key's transaction-scoped
-# advisory lock without waiting (keeping the answer in a transaction-local setting), then the
-# match's market lock in shared mode (see MARKET_LOCK: a settlement of the match holds it
-# exclusively, so a bet either commits before the settlement starts, and is settled by it, or
-# waits and then finds the market closed); the second reads the context with a snapshot taken
-# after both (READ COMMITTED: one per statement), so nothing that committed before the locks
-# were granted is unseen. The latest snapshot of the bet's bookmaker, market and selection is
-# the price guard's reference (none: no guard).
-_LOCK_KEY = f"""
+# The locks a bet takes, as statements of their own in front of its debit (one round trip in
+# all): the idempotency key's transaction-scoped advisory lock, without waiting (the answer kept
+# in a transaction-local setting the debit checks); the match's market lock in shared mode
+# (see MARKET_LOCK: a settlement of the match holds it exclusively, so a bet either commits
+# before the settlement starts, and is settled by it, or waits and then finds the market
+# closed); then, if the key was claimed, the strategy's lock (see STRATEGY_LOCK; a request
+# whose key is in flight must not wait for the first one, which holds it). The debit runs
+# with a snapshot taken after all three (READ COMMITTED: one per statement), so nothing that
+# committed before the locks were granted is unseen: no answer stored under the key, no bet
+# of the strategy.
+_LOCKS = f"""
     SELECT set_config('oddsdesk.key_locked',
                       pg_try_advisory_xact_lock(hashtextextended(%(lock_id)s, 0))::text, true),
-           pg_advisory_xact_lock_shared({MARKET_LOCK}, %(match)s)
+           pg_advisory_xact_lock_shared({MARKET_LOCK}, %(match_id)s);
+    SELECT pg_advisory_xact_lock({STRATEGY_LOCK}, hashtext(%(strategy_id)s))
+     WHERE current_setting('oddsdesk.key_locked')::boolean
 """
+# Read only when the debit placed nothing, under the locks it took, to tell why: whether the
+# key was claimed, the answer stored under it, the strategy, the match, the bookmaker and the
+# price guard's reference (the bookmaker's latest snapshot of the selection; none: no guard).
 PLACEMENT_CONTEXT = PreparedSQL(
     "oddsdesk_bet_context",
     """
-    SELECT current_setting('oddsdesk.key_locked')::boolean,
+    SELECT coalesce(nullif(current_setting('oddsdesk.key_locked', true), ''), 'false')::boolean,
            s.status, s.max_stake, m.status, m.kickoff_at,
            EXISTS (SELECT 1 FROM bookmakers WHERE id = %(bookmaker)s),
            k.expires_at > now(), k.fingerprint, k.status_code, k.response_body,
@@ -71,7 +82,6 @@ PLACEMENT_CONTEXT = PreparedSQL(
              ORDER BY captured_at DESC LIMIT 1
       ) o ON true
 """,
-    lead=_LOCK_KEY,
 )
 
 
@@ -96,11 +106,14 @@ def _debit_and_insert_sql() -> str:
     """The placing statement, built from the tables: a CTE `debit` (the conditional UPDATE of
     the strategy, RETURNING its new bankroll), a CTE `inserted` (the bet, INSERT ... SELECT
     FROM debit, so no row is inserted when the debit found none) and the inserted row with
-    the new bankroll. The debit's conditions: the strategy active, the stake within its
-    bankroll and max_stake, within its max_match_exposure with its open bets on the match
-    (no limit: not summed), and the match open. Compiled once, for psycopg2 (%(name)s
-    parameters, constants inline)."""
+    the new bankroll. The debit's conditions: the idempotency key claimed and no live answer
+    stored under it; the strategy active, the stake within its bankroll and max_stake, within
+    its max_match_exposure with its open bets on the match (no limit: not summed); the match
+    open; the bookmaker known; the price no better than the price guard allows. Each refusal
+    is a debit that finds no row (never an error: the transaction stays usable to tell why).
+    Compiled once, for psycopg2 (%(name)s parameters, constants inline)."""
     strategies, bets, matches = _table(Strategy), _table(Bet), _table(Match)
+    keys, bookmakers, odds = _table(IdempotencyKey), _table(Bookmaker), _table(OddsSnapshot)
     # What a new bet must be given: its NOT NULL columns without a server default (id,
     # tenant, strategy, match, bookmaker, market, selection, stake, price, potential return),
     # each from the parameter of its name; created_by and updated_by are the actor.
@@ -113,6 +126,12 @@ def _debit_and_insert_sql() -> str:
     strategy = bindparam("strategy_id", type_=strategies.c.id.type, required=False)
     match = bindparam("match_id", type_=matches.c.id.type, required=False)
     actor = bindparam("actor", type_=strategies.c.updated_by.type, required=False)
+    key = bindparam("key", type_=keys.c.key.type, required=False)
+    bookmaker = bindparam("bookmaker_id", type_=bookmakers.c.id.type, required=False)
+    price = bindparam("price", type_=bets.c.price.type, required=False)
+    default_tolerance = bindparam(
+        "default_price_tolerance", type_=strategies.c.price_tolerance.type, required=False
+    )
 
     def inline(value: Any) -> Any:
         return literal(value, literal_execute=True)  # rendered as a constant, not a parameter
@@ -135,12 +154,34 @@ def _debit_and_insert_sql() -> str:
         strategies.c.max_match_exposure.is_(None),
         strategies.c.max_match_exposure >= open_stakes + stake,
     )
+    key_claimed = cast(func.current_setting(inline("oddsdesk.key_locked")), Boolean)
+    answered = (
+        select(inline(1))
+        .where(keys.c.tenant_id == tenant, keys.c.key == key, keys.c.expires_at > func.now())
+        .exists()
+    )
+    bookmaker_known = select(inline(1)).where(bookmakers.c.id == bookmaker).exists()
+    latest = (
+        select(odds.c.price)
+        .where(odds.c.match_id == match, odds.c.bookmaker_id == bookmaker)
+        .where(odds.c.market == bindparam("market", type_=odds.c.market.type, required=False))
+        .where(
+            odds.c.selection == bindparam("selection", type_=odds.c.selection.type, required=False)
+        )
+        .order_by(odds.c.captured_at.desc())
+        .limit(inline(1))
+        .subquery("latest")
+    )
+    tolerance = func.coalesce(strategies.c.price_tolerance, default_tolerance)
+    # Prices have 3 places: above latest x (1 + tolerance) is above its floor to 3 places.
+    price_beaten = select(inline(1)).where(price > latest.c.price * (inline(1) + tolerance))
+    debit_allowed = and_(key_claimed, ~answered, bookmaker_known, ~price_beaten.exists())
     debit = (
         update(strategies)
         .where(strategies.c.tenant_id == tenant, strategies.c.id == strategy)
         .where(strategies.c.status == inline("active"))
         .where(strategies.c.bankroll >= stake, strategies.c.max_stake >= stake, market_open)
-        .where(within_exposure)
+        .where(within_exposure, debit_allowed)
         .values(
             bankroll=strategies.c.bankroll - stake,
             version=strategies.c.version + inline(1),
@@ -167,11 +208,7 @@ def _debit_and_insert_sql() -> str:
 
 
 DEBIT_AND_INSERT = PreparedSQL(
-    "oddsdesk_bet_debit_and_insert",
-    _debit_and_insert_sql(),
-    # Its own statement, so the debit's snapshot is taken once the lock is granted (see
-    # STRATEGY_LOCK): every earlier bet of the strategy is in its exposure sum.
-    lead=f"SELECT pg_advisory_xact_lock({STRATEGY_LOCK}, hashtext(%(strategy_id)s))",
+    "oddsdesk_bet_debit_and_insert", _debit_and_insert_sql(), lead=_LOCKS
 )
 
 # Why a debit found no row: read after it, in the same transaction (the row locks it waited
@@ -213,7 +250,7 @@ class Refusal:
 
 @dataclass(frozen=True)
 class PlacementContext:
-    """What placing a bet must know, read in one round trip."""
+    """Why a bet's debit placed nothing, read in one round trip."""
 
     locked: bool  # this transaction holds the idempotency key's lock
     strategy_status: str | None
@@ -223,8 +260,6 @@ class PlacementContext:
     bookmaker_exists: bool
     # The live answer already stored under the request's idempotency key, if any.
     stored: StoredAnswer | None
-    # An expired record still holds the key (the purge has not run yet): it is replaced.
-    expired_record: bool
     price_tolerance: Decimal | None  # the strategy's own (None: the deployment's)
     # The latest snapshot of the bet's bookmaker, market and selection (None: no guard).
     latest: LatestPrice | None

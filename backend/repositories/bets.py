@@ -103,15 +103,14 @@ class BetRepository(TenantRepository[Bet]):
         selection: str,
         idempotency_key: str,
     ) -> PlacementContext:
-        """Claim the idempotency key (its advisory lock, without waiting), then read the
-        strategy (this tenant's only), the match, the bookmaker, the live answer stored under
-        the key and the bookmaker's latest price of the selection: one round trip, the reads
-        after the claim. When the key is held by a request still in flight, `locked` is
-        False and the rest must not be used."""
+        """Why `place` placed nothing, read under the locks it took: whether it claimed the
+        idempotency key, the strategy (this tenant's only), the match, the bookmaker, the live
+        answer stored under the key and the bookmaker's latest price of the selection. When
+        the key is held by a request still in flight, `locked` is False and the rest must not
+        be used."""
         row = self._raw(
             PLACEMENT_CONTEXT,
             {
-                "lock_id": f"{self.tenant_id}:{idempotency_key}",  # hashed to the lock's key
                 "tenant": str(self.tenant_id),
                 "strategy": str(strategy_id),
                 "match": match_id,
@@ -122,8 +121,7 @@ class BetRepository(TenantRepository[Bet]):
             },
         ).fetchone()
         locked, strategy_status, max_stake, match_status, kickoff_at, bookmaker_exists = row[:6]
-        live = row[6]
-        stored = StoredAnswer(row[7], row[8], row[9]) if live else None
+        stored = StoredAnswer(row[7], row[8], row[9]) if row[6] else None
         tolerance, latest_price, captured_at = row[10:13]
         return PlacementContext(
             locked,
@@ -133,25 +131,39 @@ class BetRepository(TenantRepository[Bet]):
             kickoff_at,
             bookmaker_exists,
             stored,
-            expired_record=live is False,
             price_tolerance=tolerance,
             latest=LatestPrice(latest_price, captured_at) if latest_price is not None else None,
         )
 
-    def place(self, values: dict[str, Any], actor: str) -> tuple[PlacedBet, Decimal] | None:
-        """Debit the strategy and insert the bet in ONE statement.
+    def place(
+        self,
+        values: dict[str, Any],
+        actor: str,
+        *,
+        idempotency_key: str,
+        default_price_tolerance: Decimal,
+    ) -> tuple[PlacedBet, Decimal] | None:
+        """Take the bet's locks, debit the strategy and insert the bet: one round trip, the
+        debit and the insert ONE statement.
 
-        The debit is the conditional UPDATE (active, stake within max_stake and bankroll and,
-        with the strategy's open bets on the match, within max_match_exposure; the match
-        still scheduled and before kickoff) and the bet is only inserted from its
-        RETURNING row: every rule is checked against the row being updated, after any lock
-        wait, so concurrent bets, risk changes and settlements can never slip past one. None
-        when a rule refused it (`refusal` tells which).
+        The debit is the conditional UPDATE (the key claimed with no answer stored under it;
+        the strategy active, the stake within max_stake and bankroll and, with the strategy's
+        open bets on the match, within max_match_exposure; the match still scheduled and
+        before kickoff; the bookmaker known; the price within the guard) and the bet is only
+        inserted from its RETURNING row: every rule is checked against the row being
+        updated, after any lock wait, so concurrent bets, risk changes and settlements can
+        never slip past one. None when a rule refused it (`placement_context`, then
+        `refusal`, tell which).
         """
-        cursor = self._raw(
-            DEBIT_AND_INSERT,
-            driver_params({**values, "tenant_id": self.tenant_id, "actor": actor}),
-        )
+        params = {
+            **values,
+            "lock_id": f"{self.tenant_id}:{idempotency_key}",  # hashed to the lock's key
+            "key": idempotency_key,
+            "default_price_tolerance": default_price_tolerance,
+            "tenant_id": self.tenant_id,
+            "actor": actor,
+        }
+        cursor = self._raw(DEBIT_AND_INSERT, driver_params(params))
         found = cursor.fetchone()
         if found is None:
             return None

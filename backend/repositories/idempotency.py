@@ -13,10 +13,10 @@ from backend.models.trading import IdempotencyKey
 from backend.repositories.tenant import TenantRepository
 
 # The answer is recorded with the transaction's COMMIT (staged: nobody reads a result). An
-# expired record under the key (seen by the placement context, under the key's lock) is
-# deleted first; a live one cannot exist while this transaction holds the lock, and if it
-# did, the INSERT's unique violation would fail the whole transaction (no bet, no debit)
-# rather than pay twice.
+# expired record still under the key (the purge has not run yet) is deleted first; a live one
+# cannot exist while this transaction holds the key's lock (the debit checked there was none),
+# and if it did, the INSERT's unique violation would fail the whole transaction (no bet, no
+# debit) rather than pay twice.
 _DROP_EXPIRED_ANSWER = PreparedSQL(
     "oddsdesk_idempotency_drop_expired",
     """
@@ -39,11 +39,9 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
     model_type: ClassVar[type[Any]] = IdempotencyKey
     entity_name = "idempotency key"
 
-    def record(
-        self, key: str, fingerprint: str, status_code: int, body: str, *, replace_expired: bool
-    ) -> None:
-        """Record the answer under the key, with the transaction's COMMIT (in its round
-        trip); `replace_expired`: an expired record holds the key and is deleted first."""
+    def record(self, key: str, fingerprint: str, status_code: int, body: str) -> None:
+        """Record the answer under the key, replacing an expired one, with the transaction's
+        COMMIT (both statements in its round trip)."""
         conn = self.connection()
         params = {
             "tenant": str(self.tenant_id),
@@ -52,8 +50,7 @@ class IdempotencyRepository(TenantRepository[IdempotencyKey]):
             "status": status_code,
             "body": body,
         }
-        if replace_expired:
-            stage(conn, _DROP_EXPIRED_ANSWER, params)
+        stage(conn, _DROP_EXPIRED_ANSWER, params)
         stage(conn, _RECORD_ANSWER, params)
 
 

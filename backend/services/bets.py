@@ -15,7 +15,7 @@ import orjson
 
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.money import round_half_up
-from backend.repositories.bet_placement import PlacementContext, Refusal
+from backend.repositories.bet_placement import PlacementContext, Refusal, StoredAnswer
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services.use_case import use_case
 
@@ -122,16 +122,16 @@ def _refused(request: BetRequest, why: Refusal) -> Exception:
     )
 
 
-@use_case
-def place_bet(
+def _why_not_placed(
     uow: UnitOfWork,
     request: BetRequest,
-    *,
     key: str,
     request_fingerprint: str,
-    render: Callable[[Any], str],
-    default_price_tolerance: Decimal,
-) -> Placed:
+    default_tolerance: Decimal,
+) -> StoredAnswer:
+    """The debit placed nothing: the answer stored under the key, to replay, or the error that
+    says why, checked in the order of API.md (key in flight, key reused, strategy, match,
+    bookmaker, market, stake, price, then exposure and bankroll)."""
     ctx = uow.bets.placement_context(
         request.strategy_id,
         request.match_id,
@@ -155,8 +155,7 @@ def place_bet(
                 code="idempotency-key-reused",
                 title="Idempotency key reused",
             )
-        return Placed(stored.status_code, stored.response_body, replayed=True)
-
+        return stored
     if ctx.strategy_status is None:
         raise NotFound("strategy", request.strategy_id)
     if ctx.strategy_status != "active":
@@ -172,8 +171,20 @@ def place_bet(
     assert ctx.max_stake is not None
     if request.stake > ctx.max_stake:
         raise _above_max_stake(request.stake, ctx.max_stake)
-    _price_guard(request, ctx, default_price_tolerance)
+    _price_guard(request, ctx, default_tolerance)
+    raise _refused(request, uow.bets.refusal(request.strategy_id, request.match_id))
 
+
+@use_case
+def place_bet(
+    uow: UnitOfWork,
+    request: BetRequest,
+    *,
+    key: str,
+    request_fingerprint: str,
+    render: Callable[[Any], str],
+    default_price_tolerance: Decimal,
+) -> Placed:
     placed = uow.bets.place(
         {
             "id": uuid.uuid4(),
@@ -187,11 +198,14 @@ def place_bet(
             "potential_return": round_half_up(request.stake * request.price, 2),
         },
         uow.principal.actor,
+        idempotency_key=key,
+        default_price_tolerance=default_price_tolerance,
     )
     if placed is None:
-        raise _refused(request, uow.bets.refusal(request.strategy_id, request.match_id))
+        stored = _why_not_placed(uow, request, key, request_fingerprint, default_price_tolerance)
+        return Placed(stored.status_code, stored.response_body, replayed=True)
     bet, _ = placed
     body = render(bet)
-    uow.idempotency.record(key, request_fingerprint, 201, body, replace_expired=ctx.expired_record)
+    uow.idempotency.record(key, request_fingerprint, 201, body)
     uow.commit()  # the audit rows and the answer's record go out with the COMMIT
     return Placed(201, body, replayed=False)

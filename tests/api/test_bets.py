@@ -85,17 +85,18 @@ def test_audit_rows_keep_client_text_verbatim(
     assert [e["change_reason"] for e in debit if e["action"] == "update"] == [reason]
 
 
-def test_a_bet_is_three_round_trips_with_the_key_check_and_audit_rows_riding_along(
+def test_a_bet_is_two_round_trips_with_the_key_check_and_audit_rows_riding_along(
     client: TestClient,
     tenant_headers: dict[str, str],
     strategy: dict[str, Any],
     market: dict[str, Any],
     db: Database,
 ) -> None:
-    """BEGIN, the key check, the RLS context, the key's lock and the context read; the
-    strategy's lock and the debit-and-insert; the answer's record, the audit rows and COMMIT.
-    psycopg2 sends no BEGIN or COMMIT of its own (the connection is in autocommit mode: the
-    unit drives the transaction), and the hot statements run prepared."""
+    """BEGIN, the key check, the RLS context, the key's, market's and strategy's locks and the
+    debit-and-insert; then the answer's record, the audit rows and COMMIT (the context read
+    runs only when the debit placed nothing). psycopg2 sends no BEGIN or COMMIT of its own
+    (the connection is in autocommit mode: the unit drives the transaction), and the hot
+    statements run prepared."""
     body = bet_body(strategy["id"], **market)
     client.post("/v1/bets", json=body, headers=idem(tenant_headers))  # warm: auth cached
     autocommit: list[bool] = []
@@ -110,17 +111,17 @@ def test_a_bet_is_three_round_trips_with_the_key_check_and_audit_rows_riding_alo
     finally:
         event.remove(db.engine, "before_cursor_execute", _mode)
     assert response.status_code == 201, response.text
-    assert len(statements) == 3, statements
-    assert autocommit == [True, True, True]
-    first, debit, last = statements
+    assert len(statements) == 2, statements
+    assert autocommit == [True, True]
+    first, last = statements
     assert first.startswith("BEGIN; ")
     assert "oddsdesk_assert_api_key" in first
     assert "pg_try_advisory_xact_lock" in first
-    assert "EXECUTE oddsdesk_bet_context(" in first
-    assert all("set_config" not in s for s in statements[1:])
-    # The strategy's lock (its exposure limit's sum) rides in front of the debit.
-    assert debit.startswith("SELECT pg_advisory_xact_lock(")
-    assert "; EXECUTE oddsdesk_bet_debit_and_insert(" in debit
+    assert "pg_advisory_xact_lock(" in first  # the strategy's (its exposure limit's sum)
+    assert "EXECUTE oddsdesk_bet_debit_and_insert(" in first
+    assert "oddsdesk_bet_context" not in first
+    assert "set_config" not in last
+    assert "EXECUTE oddsdesk_idempotency_drop_expired(" in last
     assert "EXECUTE oddsdesk_idempotency_record(" in last
     assert "EXECUTE oddsdesk_audit_insert_2(" in last
     assert last.endswith("; COMMIT")
