@@ -221,16 +221,17 @@ def _busy_match(dsn: str, tenant_id: str, bookmaker_id: int) -> int:
 
 _RAW_SETTLE = """
 WITH closing AS (
-    SELECT DISTINCT ON (o.market, o.selection) o.market, o.selection, o.price
+    SELECT DISTINCT ON (o.market, o.selection, o.line) o.market, o.selection, o.line, o.price
       FROM odds_snapshots o JOIN bookmakers bk ON bk.id = o.bookmaker_id AND bk.is_sharp
      WHERE o.match_id = %(m)s AND o.captured_at <= (SELECT kickoff_at FROM matches WHERE id = %(m)s)
-     ORDER BY o.market, o.selection, o.bookmaker_id, o.captured_at DESC
+     ORDER BY o.market, o.selection, o.line, o.bookmaker_id, o.captured_at DESC
 ), changed AS (
     UPDATE bets b SET status = CASE WHEN b.selection = 'home' THEN 'won' ELSE 'lost' END,
            settled_at = now(), closing_price = c.price, clv = round(b.price / c.price - 1, 4),
            pnl = CASE WHEN b.selection = 'home' THEN round(b.stake * b.price, 2) - b.stake
                       ELSE -b.stake END
       FROM bets o LEFT JOIN closing c ON c.market = o.market AND c.selection = o.selection
+                                     AND c.line IS NOT DISTINCT FROM o.line
      WHERE b.id = o.id AND o.match_id = %(m)s AND o.status = 'open'
     RETURNING b.strategy_id, b.tenant_id,
               CASE WHEN b.status = 'won' THEN round(b.stake * b.price, 2) ELSE 0 END AS r

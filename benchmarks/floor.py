@@ -314,7 +314,7 @@ def list_matches(query: dict[str, str]) -> bytes:
     return page(items, cursor)
 
 
-SNAPSHOT_COLUMNS = "id, match_id, bookmaker_id, market, selection, price, captured_at"
+SNAPSHOT_COLUMNS = "id, match_id, bookmaker_id, market, selection, line, price, captured_at"
 
 
 def _snapshot(r: tuple[Any, ...]) -> dict[str, Any]:
@@ -324,22 +324,24 @@ def _snapshot(r: tuple[Any, ...]) -> dict[str, Any]:
         "bookmaker_id": r[2],
         "market": r[3],
         "selection": r[4],
-        "price": dec(r[5], Q3),
-        "captured_at": ts(r[6]),
+        "line": dec(r[5], Q2),
+        "price": dec(r[6], Q3),
+        "captured_at": ts(r[7]),
     }
 
 
 _LATEST = """
-    SELECT m.id, s.id, s.match_id, s.bookmaker_id, s.market, s.selection, s.price, s.captured_at
+    SELECT m.id, s.id, s.match_id, s.bookmaker_id, s.market, s.selection, s.line, s.price,
+           s.captured_at
       FROM matches m
       LEFT JOIN LATERAL (
-          SELECT DISTINCT ON (o.bookmaker_id, o.market, o.selection) o.*
+          SELECT DISTINCT ON (o.bookmaker_id, o.market, o.selection, o.line) o.*
             FROM odds_snapshots o
            WHERE o.match_id = m.id AND o.captured_at <= {until}
-           ORDER BY o.bookmaker_id, o.market, o.selection, o.captured_at DESC
+           ORDER BY o.bookmaker_id, o.market, o.selection, o.line, o.captured_at DESC
       ) s ON true
      WHERE m.id = %s
-     ORDER BY s.bookmaker_id, s.market, s.selection
+     ORDER BY s.bookmaker_id, s.market, s.selection, s.line
 """
 _LATEST_NOW = _LATEST.format(until="now()")
 _CLOSING = _LATEST.format(until="m.kickoff_at")
@@ -363,7 +365,7 @@ def odds_history(match_id: int, query: dict[str, str]) -> bytes:
         "odds_snapshots:captured_at,id",
         (datetime, int),
         query,
-        lambda r: [r[6], r[0]],
+        lambda r: [r[7], r[0]],
     )
     if not rows and "cursor" not in query:
         with POOL.cursor() as cur:
@@ -407,7 +409,7 @@ def list_strategies(query: dict[str, str]) -> bytes:
 
 
 BET_COLUMNS = (
-    "id, strategy_id, match_id, bookmaker_id, market, selection, stake, price, "
+    "id, strategy_id, match_id, bookmaker_id, market, selection, line, stake, price, "
     "potential_return, status, placed_at, settled_at, closing_price, clv, pnl, created_by"
 )
 
@@ -420,16 +422,17 @@ def _bet(r: tuple[Any, ...]) -> dict[str, Any]:
         "bookmaker_id": r[3],
         "market": r[4],
         "selection": r[5],
-        "stake": dec(r[6], Q2),
-        "price": dec(r[7], Q3),
-        "potential_return": dec(r[8], Q2),
-        "status": r[9],
-        "placed_at": ts(r[10]),
-        "settled_at": ts(r[11]),
-        "closing_price": dec(r[12], Q3),
-        "clv": dec(r[13], Q4),
-        "pnl": dec(r[14], Q2),
-        "created_by": r[15],
+        "line": dec(r[6], Q2),
+        "stake": dec(r[7], Q2),
+        "price": dec(r[8], Q3),
+        "potential_return": dec(r[9], Q2),
+        "status": r[10],
+        "placed_at": ts(r[11]),
+        "settled_at": ts(r[12]),
+        "closing_price": dec(r[13], Q3),
+        "clv": dec(r[14], Q4),
+        "pnl": dec(r[15], Q2),
+        "created_by": r[16],
     }
 
 
@@ -446,7 +449,7 @@ def list_bets(query: dict[str, str]) -> bytes:
         "bets:placed_at,id",
         (datetime, str),
         query,
-        lambda r: [r[10], r[0]],
+        lambda r: [r[11], r[0]],
     )
     return page([_bet(r) for r in rows], cursor)
 
@@ -577,7 +580,8 @@ WITH debit AS (
             SELECT 1 FROM (SELECT price FROM odds_snapshots
                             WHERE match_id = %(match)s AND bookmaker_id = %(bookmaker)s
                               AND market = %(market)s AND selection = %(selection)s
-                            ORDER BY captured_at DESC LIMIT 1) o
+                              AND line IS NOT DISTINCT FROM %(line)s::numeric
+                            ORDER BY line DESC, captured_at DESC LIMIT 1) o
              WHERE %(price)s > o.price * (1 + coalesce(price_tolerance, 0.02)))
        AND current_setting('oddsdesk.key_locked')::boolean
        AND NOT EXISTS (SELECT 1 FROM idempotency_keys
@@ -586,9 +590,10 @@ WITH debit AS (
     RETURNING bankroll
 ), inserted AS (
     INSERT INTO bets (id, tenant_id, strategy_id, match_id, bookmaker_id, market, selection,
-                      stake, price, potential_return, created_by, updated_by)
+                      line, stake, price, potential_return, created_by, updated_by)
     SELECT %(id)s::uuid, %(tenant)s::uuid, %(strategy)s::uuid, %(match)s::integer,
-           %(bookmaker)s::integer, %(market)s::text, %(selection)s::text, %(stake)s::numeric,
+           %(bookmaker)s::integer, %(market)s::text, %(selection)s::text, %(line)s::numeric,
+           %(stake)s::numeric,
            %(price)s::numeric, %(potential)s::numeric, %(actor)s::text, %(actor)s::text
       FROM debit
     RETURNING placed_at
@@ -622,6 +627,7 @@ def place_bet(body: bytes, idempotency_key: str) -> tuple[int, bytes]:
         "bookmaker": int(data["bookmaker_id"]),
         "market": data["market"],
         "selection": data["selection"],
+        "line": None if data.get("line") is None else Decimal(str(data["line"])).quantize(Q2),
         "stake": stake,
         "price": price,
         "potential": potential,
@@ -644,6 +650,7 @@ def place_bet(body: bytes, idempotency_key: str) -> tuple[int, bytes]:
                 "bookmaker_id": params["bookmaker"],
                 "market": params["market"],
                 "selection": params["selection"],
+                "line": None if params["line"] is None else str(params["line"]),
                 "stake": str(stake),
                 "price": str(price),
                 "potential_return": str(potential),

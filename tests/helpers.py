@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -149,3 +150,25 @@ def captured_logs(name: str, level: int = logging.DEBUG) -> Iterator[list[loggin
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+
+
+AH_STATUS = {"ww": "won", "ll": "lost", "pp": "void", "pw": "half_won", "lp": "half_lost"}
+
+
+def ah_expected(
+    selection: str, line: Decimal, home: int, away: int, price: Decimal, stake: Decimal
+) -> tuple[str, Decimal]:
+    """An Asian handicap bet's status and return by the definition, independent of the app:
+    each half-stake is a bet on its own line (a quarter line is half at line - 0.25, half at
+    line + 0.25; any other line is the same line twice), won (price), pushed (stake back) or
+    lost; the sum rounded half-up to cents once."""
+    quarter = line % Decimal("0.5") != 0
+    halves = [line - Decimal("0.25"), line + Decimal("0.25")] if quarter else [line, line]
+    results, paid = [], Decimal(0)
+    for half in halves:
+        margin = home - away + half if selection == "home" else away - home - half
+        result = "w" if margin > 0 else "p" if margin == 0 else "l"
+        results.append(result)
+        paid += stake / 2 * (price if result == "w" else 1 if result == "p" else 0)
+    status = AH_STATUS["".join(sorted(results, key="lpw".index))]
+    return status, paid.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

@@ -18,8 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.core.markets import MARKET_RULE_SQL
 from backend.models.base import Base
-from backend.models.trading import PRICE
+from backend.models.trading import LINE, PRICE
 
 
 class OddsSnapshot(Base):
@@ -34,25 +35,24 @@ class OddsSnapshot(Base):
     )
     market: Mapped[str] = mapped_column(String(8), nullable=False)
     selection: Mapped[str] = mapped_column(String(8), nullable=False)
+    line: Mapped[Decimal | None] = mapped_column(LINE)  # ah / ou only (core/markets.py)
     price: Mapped[Decimal] = mapped_column(PRICE, nullable=False)
     captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
     __table_args__ = (
-        # Also the "latest as of" index: DISTINCT ON (bookmaker, market, selection) ordered by
-        # captured_at DESC within one match walks it directly.
+        # Also the "latest as of" index: DISTINCT ON (bookmaker, market, selection, line)
+        # ordered by captured_at DESC within one match walks it directly.
         UniqueConstraint(
             "match_id",
             "bookmaker_id",
             "market",
             "selection",
+            "line",
             "captured_at",
             name="uq_odds_snapshots_natural_key",
+            postgresql_nulls_not_distinct=True,  # one 1x2 price per moment, line or none
         ),
         Index("ix_odds_snapshots_match_id_captured_at_id", "match_id", "captured_at", "id"),
         CheckConstraint("price >= 1.001 AND price <= 1000", name="price_range"),
-        CheckConstraint(
-            "(market = '1x2' AND selection IN ('home', 'draw', 'away')) OR "
-            "(market = 'ou2.5' AND selection IN ('over', 'under'))",
-            name="market_selection_valid",
-        ),
+        CheckConstraint(MARKET_RULE_SQL, name="market_selection_valid"),
     )

@@ -24,16 +24,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.core.markets import MARKET_RULE_SQL, SETTLED_STATUSES
 from backend.models.base import AuditMixin, Base, TenantMixin, TimestampMixin, VersionMixin
 
 MONEY = Numeric(14, 2)
 PRICE = Numeric(8, 3)
 RATIO = Numeric(12, 4)
 SHARE = Numeric(5, 4)  # 0-1, 4 places
+LINE = Numeric(5, 2)  # a handicap or totals line, in quarter goals (core/markets.py)
 
 STRATEGY_STATUSES = ("active", "paused", "killed")
-BET_STATUSES = ("open", "won", "lost", "void")
-MARKETS = {"1x2": ("home", "draw", "away"), "ou2.5": ("over", "under")}
+BET_STATUSES = ("open", *SETTLED_STATUSES, "void")
 
 
 class Strategy(TenantMixin, TimestampMixin, AuditMixin, VersionMixin, Base):
@@ -85,10 +86,11 @@ class Bet(TenantMixin, AuditMixin, Base):
     )
     market: Mapped[str] = mapped_column(String(8), nullable=False)
     selection: Mapped[str] = mapped_column(String(8), nullable=False)
+    line: Mapped[Decimal | None] = mapped_column(LINE)  # ah / ou only
     stake: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     price: Mapped[Decimal] = mapped_column(PRICE, nullable=False)
     potential_return: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
-    status: Mapped[str] = mapped_column(String(8), nullable=False, server_default=text("'open'"))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default=text("'open'"))
     placed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
@@ -105,12 +107,11 @@ class Bet(TenantMixin, AuditMixin, Base):
         ),
         CheckConstraint("stake > 0", name="stake_positive"),
         CheckConstraint("price >= 1.001 AND price <= 1000", name="price_range"),
-        CheckConstraint("status IN ('open', 'won', 'lost', 'void')", name="status_valid"),
         CheckConstraint(
-            "(market = '1x2' AND selection IN ('home', 'draw', 'away')) OR "
-            "(market = 'ou2.5' AND selection IN ('over', 'under'))",
-            name="market_selection_valid",
+            "status IN ('open', 'won', 'lost', 'half_won', 'half_lost', 'void')",
+            name="status_valid",
         ),
+        CheckConstraint(MARKET_RULE_SQL, name="market_selection_valid"),
         CheckConstraint("(status = 'open') = (settled_at IS NULL)", name="settled_iff_closed"),
         Index("ix_bets_tenant_id_placed_at_id", "tenant_id", "placed_at", "id"),
         Index("ix_bets_match_id_status", "match_id", "status"),

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from backend.repositories.settlement import CLOSING_MOMENT
 from backend.repositories.sql import SqlRepository
 
 
@@ -24,8 +25,9 @@ class Candidate:
     home_score: int
     away_score: int
     price: Decimal | None  # at the rule's bookmaker and source, None: none
-    closing_price: Decimal | None  # of the selection at the closing bookmaker
-    closing_market: Mapping[str, Decimal]  # every selection's closing price at that bookmaker
+    closing_price: Decimal | None  # of the selection at the closing bookmaker, same line
+    closing_market: Mapping[str, Decimal]  # every selection's closing price there, same line
+    line: Decimal | None = None  # ah / ou: the line of `price`
 
 
 class PriceSource(StrEnum):
@@ -37,6 +39,7 @@ class PriceSource(StrEnum):
 class CandidateFilter:
     market: str
     selection: str
+    line: Decimal | None  # ah / ou: only this line; None: each match's (see services.backtests)
     bookmaker_id: int
     source: PriceSource
     closing_bookmaker_id: int | None  # None: the sharp bookmaker with the lowest id that has one
@@ -48,11 +51,14 @@ class CandidateFilter:
 
 
 # Every finished match of the filters, in kickoff order, with: the price the rule takes (the
-# bookmaker's first or last snapshot of the selection at or before kickoff), the closing price
-# of the selection (the last snapshot at or before kickoff at the closing bookmaker: the named
-# one, or as settlement takes it, the sharp one with the lowest id that has one) and every
-# selection's closing price at that same bookmaker (for a margin-free probability). Each
-# lateral walks the natural-key index (match, bookmaker, market, selection, captured_at).
+# bookmaker's first or last snapshot of the selection at or before kickoff; on a line market,
+# at the rule's line, or else at the line quoted then whose price is nearest 2.0, then the
+# lowest), the closing price of the selection at that same line (the last snapshot at or
+# before kickoff at the closing bookmaker: the named one, or as settlement takes it, the sharp
+# one with the lowest id that has one) and every selection's closing price of that line at
+# that same bookmaker (for a margin-free probability); a line's closing price as settlement
+# takes it (repositories/settlement.py, CLOSING_MOMENT). Each lateral walks the natural-key
+# index (match, bookmaker, market, selection, line, captured_at).
 _CANDIDATES = """
     SELECT m.id, m.kickoff_at, m.league, m.season, ht.name, aw.name,
            m.home_score, m.away_score, taken.price, closing.price,
@@ -61,21 +67,25 @@ _CANDIDATES = """
                       FROM odds_snapshots o
                      WHERE o.match_id = m.id AND o.bookmaker_id = closing.bookmaker_id
                        AND o.market = %(market)s AND o.captured_at <= m.kickoff_at
-                     ORDER BY o.selection, o.captured_at DESC) last)
+                       AND o.line IS NOT DISTINCT FROM taken.line AND {closing_moment}
+                     ORDER BY o.selection, o.captured_at DESC) last),
+           taken.line
       FROM matches m
       JOIN teams ht ON ht.id = m.home_team_id
       JOIN teams aw ON aw.id = m.away_team_id
       LEFT JOIN LATERAL (
-            SELECT o.price FROM odds_snapshots o
+            SELECT o.price, o.line FROM odds_snapshots o
              WHERE o.match_id = m.id AND o.bookmaker_id = %(bookmaker)s
                AND o.market = %(market)s AND o.selection = %(selection)s
                AND o.captured_at <= m.kickoff_at
-             ORDER BY o.captured_at {order} LIMIT 1) taken ON true
+               AND (%(line)s::numeric IS NULL OR o.line = %(line)s::numeric)
+             ORDER BY o.captured_at {order}, abs(o.price - 2), o.line LIMIT 1) taken ON true
       LEFT JOIN LATERAL (
             SELECT o.price, o.bookmaker_id FROM odds_snapshots o
               JOIN bookmakers bk ON bk.id = o.bookmaker_id
              WHERE o.match_id = m.id AND o.market = %(market)s
                AND o.selection = %(selection)s AND o.captured_at <= m.kickoff_at
+               AND o.line IS NOT DISTINCT FROM taken.line AND {closing_moment}
                AND (CASE WHEN %(closing_book)s::integer IS NULL THEN bk.is_sharp
                          ELSE bk.id = %(closing_book)s::integer END)
              ORDER BY o.bookmaker_id, o.captured_at DESC LIMIT 1) closing ON true
@@ -88,8 +98,10 @@ _CANDIDATES = """
      ORDER BY m.kickoff_at, m.id
 """
 _BY_SOURCE = {
-    PriceSource.opening: _CANDIDATES.format(order="ASC"),
-    PriceSource.closing: _CANDIDATES.format(order="DESC"),
+    source: _CANDIDATES.format(
+        order=order, closing_moment=CLOSING_MOMENT.format(kickoff="m.kickoff_at")
+    )
+    for source, order in ((PriceSource.opening, "ASC"), (PriceSource.closing, "DESC"))
 }
 _BOOKMAKERS_BY_NAME = "SELECT name, id FROM bookmakers WHERE name = ANY (%(names)s::text[])"
 _MISSING_BOOKMAKERS = """
@@ -116,6 +128,7 @@ class BacktestRepository(SqlRepository):
             {
                 "market": f.market,
                 "selection": f.selection,
+                "line": f.line,
                 "bookmaker": f.bookmaker_id,
                 "closing_book": f.closing_bookmaker_id,
                 "league": f.league,
@@ -138,6 +151,7 @@ class BacktestRepository(SqlRepository):
                 price=r[8],
                 closing_price=r[9],
                 closing_market={k: Decimal(v) for k, v in r[10].items()},
+                line=r[11],
             )
             for r in rows
         ]

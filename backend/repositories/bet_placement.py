@@ -79,7 +79,8 @@ PLACEMENT_CONTEXT = PreparedSQL(
             SELECT price, captured_at FROM odds_snapshots
              WHERE match_id = %(match)s AND bookmaker_id = %(bookmaker)s
                AND market = %(market)s AND selection = %(selection)s
-             ORDER BY captured_at DESC LIMIT 1
+               AND line IS NOT DISTINCT FROM %(line)s::numeric
+             ORDER BY line DESC, captured_at DESC LIMIT 1
       ) o ON true
 """,
 )
@@ -115,9 +116,10 @@ def _debit_and_insert_sql() -> str:
     strategies, bets, matches = _table(Strategy), _table(Bet), _table(Match)
     keys, bookmakers, odds = _table(IdempotencyKey), _table(Bookmaker), _table(OddsSnapshot)
     # What a new bet must be given: its NOT NULL columns without a server default (id,
-    # tenant, strategy, match, bookmaker, market, selection, stake, price, potential return),
-    # each from the parameter of its name; created_by and updated_by are the actor.
+    # tenant, strategy, match, bookmaker, market, selection, stake, price, potential return)
+    # and the line, each from the parameter of its name; created_by and updated_by are the actor.
     given = [c for c in bets.c if not c.nullable and c.server_default is None]
+    given.append(bets.c.line)  # nullable, but always given (NULL: a line-less market)
     stamped = [bets.c.created_by, bets.c.updated_by]
     # Typed where the column types them (the WHERE); the SELECT list casts its own (an
     # INSERT ... SELECT list would otherwise leave them untyped).
@@ -129,6 +131,7 @@ def _debit_and_insert_sql() -> str:
     key = bindparam("key", type_=keys.c.key.type, required=False)
     bookmaker = bindparam("bookmaker_id", type_=bookmakers.c.id.type, required=False)
     price = bindparam("price", type_=bets.c.price.type, required=False)
+    line = bindparam("line", type_=bets.c.line.type, required=False)
     default_tolerance = bindparam(
         "default_price_tolerance", type_=strategies.c.price_tolerance.type, required=False
     )
@@ -168,7 +171,9 @@ def _debit_and_insert_sql() -> str:
         .where(
             odds.c.selection == bindparam("selection", type_=odds.c.selection.type, required=False)
         )
-        .order_by(odds.c.captured_at.desc())
+        .where(odds.c.line.is_not_distinct_from(line))
+        # One line is selected: (line, captured_at) DESC walks the natural-key index backwards.
+        .order_by(odds.c.line.desc(), odds.c.captured_at.desc())
         .limit(inline(1))
         .subquery("latest")
     )

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Select, and_, bindparam, case, func, select
 
+from backend.core.markets import SETTLED_STATUSES
 from backend.models.trading import Bet, Strategy
 from backend.repositories.audit import AuditEntry, audit_buffer, audited_changes, audited_values
 from backend.repositories.bet_placement import (
@@ -58,10 +59,10 @@ class LeaderboardRow:
     avg_clv: Decimal | None
 
 
-_SETTLED = Bet.status.in_(("won", "lost"))
-# Each bet's return is rounded half-up to cents before it is added (PostgreSQL's round() on
-# numeric rounds half away from zero, which is half-up for these positive amounts).
-_RETURN = func.round(Bet.stake * Bet.price, 2)
+_SETTLED = Bet.status.in_(SETTLED_STATUSES)  # a result decided it (void: it was refunded)
+# What a decided bet paid back, stake included, as settlement rounded it (half-up to cents,
+# once per bet): its pnl plus its stake (a half won bet's return is not stake x price).
+_RETURN = Bet.pnl + Bet.stake
 
 
 class BetRepository(TenantRepository[Bet]):
@@ -76,6 +77,7 @@ class BetRepository(TenantRepository[Bet]):
             "bookmaker_id",
             "market",
             "selection",
+            "line",
             "stake",
             "price",
             "potential_return",
@@ -101,6 +103,7 @@ class BetRepository(TenantRepository[Bet]):
         bookmaker_id: int,
         market: str,
         selection: str,
+        line: Decimal | None,
         idempotency_key: str,
     ) -> PlacementContext:
         """Why `place` placed nothing, read under the locks it took: whether it claimed the
@@ -117,6 +120,7 @@ class BetRepository(TenantRepository[Bet]):
                 "bookmaker": bookmaker_id,
                 "market": market,
                 "selection": selection,
+                "line": line,
                 "key": idempotency_key,
             },
         ).fetchone()
@@ -218,7 +222,7 @@ class BetRepository(TenantRepository[Bet]):
                 func.count().filter(_SETTLED),
                 func.count().filter(Bet.status == "void"),
                 func.coalesce(func.sum(Bet.stake).filter(_SETTLED), 0),
-                func.coalesce(func.sum(_RETURN).filter(Bet.status == "won"), 0),
+                func.coalesce(func.sum(_RETURN).filter(_SETTLED), 0),
                 func.avg(Bet.clv).filter(with_clv),
                 func.avg(case((Bet.clv > 0, 1), else_=0)).filter(with_clv),
             ).where(Bet.strategy_id == strategy, Bet.tenant_id == tenant)

@@ -17,12 +17,13 @@ from backend.repositories.base import Repository
 from backend.repositories.pages import View
 
 COLUMNS = ("match_id", "bookmaker_id", "market", "selection", "price", "captured_at")
+OPTIONAL_COLUMNS = ("line",)  # ah / ou only; absent or empty: none
 
 _CREATE_STAGE = """
     CREATE TEMP TABLE odds_in (
         row_no bigint GENERATED ALWAYS AS IDENTITY,
         match_id text, bookmaker_id text, market text, selection text, price text,
-        captured_at text
+        captured_at text, line text
     ) ON COMMIT DROP
 """
 # One pass over the staged rows: the first bad field of each bad row, in row order. CASE
@@ -36,11 +37,20 @@ _FIND_INVALID = text(r"""
                  WHEN i.bookmaker_id IS NULL OR i.bookmaker_id !~ '^[0-9]{1,10}$'
                       OR i.bookmaker_id::numeric NOT BETWEEN 1 AND 2147483647
                    THEN 'bookmaker_id'
-                 WHEN i.market IS NULL OR i.market NOT IN ('1x2', 'ou2.5') THEN 'market'
+                 WHEN i.market IS NULL OR i.market NOT IN ('1x2', 'ou2.5', 'ah', 'ou')
+                   THEN 'market'
                  WHEN i.selection IS NULL
                       OR (i.market = '1x2' AND i.selection NOT IN ('home', 'draw', 'away'))
-                      OR (i.market = 'ou2.5' AND i.selection NOT IN ('over', 'under'))
+                      OR (i.market IN ('ou2.5', 'ou') AND i.selection NOT IN ('over', 'under'))
+                      OR (i.market = 'ah' AND i.selection NOT IN ('home', 'away'))
                    THEN 'selection'
+                 WHEN (i.market IN ('ah', 'ou')) <> (i.line IS NOT NULL)
+                      OR i.line !~ '^-?[0-9]{1,2}(\.[0-9]+)?$' THEN 'line'
+                 WHEN i.line IS NOT NULL AND (i.line::numeric % 0.25 <> 0
+                      OR (i.market = 'ah' AND i.line::numeric NOT BETWEEN -10 AND 10)
+                      OR (i.market = 'ou' AND (i.line::numeric NOT BETWEEN 0.25 AND 20
+                                               OR i.line::numeric = 2.5)))
+                   THEN 'line'
                  WHEN i.price IS NULL OR i.price !~ '^[0-9]{1,7}(\.[0-9]+)?$'
                       OR i.price::numeric <> round(i.price::numeric, 3)
                       OR i.price::numeric NOT BETWEEN 1.001 AND 1000 THEN 'price'
@@ -66,8 +76,9 @@ _FIND_BAD_REFERENCES = text("""
      LIMIT 20
 """)
 _INSERT = text("""
-    INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, price, captured_at)
-    SELECT match_id::int, bookmaker_id::int, market, selection, price::numeric,
+    INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, line, price,
+                                captured_at)
+    SELECT match_id::int, bookmaker_id::int, market, selection, line::numeric, price::numeric,
            captured_at::timestamptz
       FROM odds_in ORDER BY row_no
     ON CONFLICT ON CONSTRAINT uq_odds_snapshots_natural_key DO NOTHING
@@ -75,18 +86,18 @@ _INSERT = text("""
 # One statement answers both "does the match exist?" and "its latest prices as of `at`"
 # (kickoff when `at` is null: the closing line).
 _LATEST = """
-    SELECT m.id AS found, s.id, s.match_id, s.bookmaker_id, s.market, s.selection, s.price,
-           s.captured_at
+    SELECT m.id AS found, s.id, s.match_id, s.bookmaker_id, s.market, s.selection, s.line,
+           s.price, s.captured_at
       FROM matches m
       LEFT JOIN LATERAL (
-          SELECT DISTINCT ON (o.bookmaker_id, o.market, o.selection) o.*
+          SELECT DISTINCT ON (o.bookmaker_id, o.market, o.selection, o.line) o.*
             FROM odds_snapshots o
            WHERE o.match_id = m.id
              AND o.captured_at <= coalesce(CAST(%(at)s AS timestamptz), m.kickoff_at)
-           ORDER BY o.bookmaker_id, o.market, o.selection, o.captured_at DESC
+           ORDER BY o.bookmaker_id, o.market, o.selection, o.line, o.captured_at DESC
       ) s ON true
      WHERE m.id = %(match)s
-     ORDER BY s.bookmaker_id, s.market, s.selection
+     ORDER BY s.bookmaker_id, s.market, s.selection, s.line
 """
 
 
@@ -96,7 +107,16 @@ class BadRow:
     field: str
 
 
-SNAPSHOT_FIELDS = ("id", "match_id", "bookmaker_id", "market", "selection", "price", "captured_at")
+SNAPSHOT_FIELDS = (
+    "id",
+    "match_id",
+    "bookmaker_id",
+    "market",
+    "selection",
+    "line",
+    "price",
+    "captured_at",
+)
 
 
 class OddsRepository(Repository[OddsSnapshot]):
@@ -130,7 +150,7 @@ class OddsRepository(Repository[OddsSnapshot]):
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     def latest(self, match_id: int, at: datetime | None) -> list[dict[str, Any]] | None:
-        """The latest snapshot per (bookmaker, market, selection) captured at or before `at`
+        """The latest snapshot per (bookmaker, market, selection, line) captured at or before `at`
         (the kickoff when None), as read-model rows; None when the match does not exist."""
         if not storable_id(match_id):
             return None

@@ -14,20 +14,50 @@ from backend.models.trading import Bet, Strategy
 from backend.repositories.audit import AuditEntry, audit_buffer, audited_changes
 from backend.repositories.locks import MARKET_LOCK
 
-# The closing price of each (market, selection): the last snapshot at or before kickoff at the
-# sharp bookmaker with the lowest id that has one.
-_CLOSING = """
+# The closing price of each (market, selection, line): the last snapshot at or before kickoff
+# at the sharp bookmaker with the lowest id that has one. A bet's CLV is against the closing
+# price of its own line (none there: no CLV), never another line's; and on a line market
+# (ah, ou) a line is only closing if the bookmaker still quoted it in its last quote of the
+# market before kickoff (CLOSING_MOMENT): a line it moved away from two days before has no
+# closing price, not a stale one.
+CLOSING_MOMENT = """(o.line IS NULL OR o.captured_at = (
+            SELECT max(x.captured_at) FROM odds_snapshots x
+             WHERE x.match_id = o.match_id AND x.bookmaker_id = o.bookmaker_id
+               AND x.market = o.market AND x.captured_at <= {kickoff}))"""
+_CLOSING = f"""
     closing AS (
-        SELECT DISTINCT ON (o.market, o.selection) o.market, o.selection, o.price
+        SELECT DISTINCT ON (o.market, o.selection, o.line) o.market, o.selection, o.line,
+               o.price
           FROM odds_snapshots o
           JOIN bookmakers bk ON bk.id = o.bookmaker_id AND bk.is_sharp
          WHERE o.match_id = :match AND o.captured_at <= :kickoff
-         ORDER BY o.market, o.selection, o.bookmaker_id, o.captured_at DESC
+           AND {CLOSING_MOMENT.format(kickoff=":kickoff")}
+         ORDER BY o.market, o.selection, o.line, o.bookmaker_id, o.captured_at DESC
     )"""
-_WON = (
-    "((b.market = '1x2' AND b.selection = :winner_1x2) OR "
-    "(b.market = 'ou2.5' AND b.selection = :winner_ou))"
-)
+# How each open bet ends (the rule of core/markets.py): `d`, by how much its selection beat its
+# line (the line-less markets: 1 won, -1 lost); a quarter line is two half-stakes at d - 0.25
+# and d + 0.25; each half pays the price when it wins, 1 when it pushes, 0 when it loses.
+_OUTCOME = """
+      CROSS JOIN LATERAL (
+            SELECT CASE o.market
+                     WHEN '1x2' THEN CASE WHEN o.selection = :winner_1x2 THEN 1 ELSE -1 END
+                     WHEN 'ou2.5' THEN CASE WHEN o.selection = :winner_ou THEN 1 ELSE -1 END
+                     WHEN 'ah' THEN CASE WHEN o.selection = 'home' THEN :diff + o.line
+                                         ELSE -(:diff + o.line) END
+                     ELSE CASE WHEN o.selection = 'over' THEN :total - o.line
+                               ELSE o.line - :total END
+                   END AS d,
+                   CASE WHEN mod(o.line * 4, 2) <> 0 THEN 0.25 ELSE 0 END AS split
+      ) m
+      CROSS JOIN LATERAL (SELECT sign(m.d - m.split) AS low, sign(m.d + m.split) AS high) h
+      CROSS JOIN LATERAL (
+            SELECT round(o.stake * (CASE h.low WHEN 1 THEN o.price WHEN 0 THEN 1 ELSE 0 END
+                                    + CASE h.high WHEN 1 THEN o.price WHEN 0 THEN 1 ELSE 0 END)
+                         * 0.5, 2) AS returned,
+                   CASE WHEN h.low > 0 THEN 'won' WHEN h.high < 0 THEN 'lost'
+                        WHEN h.low = 0 AND h.high = 0 THEN 'void'
+                        WHEN h.high > 0 THEN 'half_won' ELSE 'half_lost' END AS status
+      ) r"""
 # Each bet's return is rounded half-up to cents before it is added; a strategy gets one credit
 # (one version) however many of its bets settled, and none when nothing comes back.
 _CREDIT = """
@@ -56,19 +86,18 @@ _CREDIT = """
 _SETTLE = text(f"""
     WITH {_CLOSING}, changed AS (
         UPDATE bets b
-           SET status = CASE WHEN {_WON} THEN 'won' ELSE 'lost' END,
+           SET status = r.status,
                settled_at = statement_timestamp(),
                closing_price = c.price,
                clv = round(b.price / c.price - 1, 4),
-               pnl = CASE WHEN {_WON} THEN round(b.stake * b.price, 2) - b.stake
-                          ELSE -b.stake END,
+               pnl = r.returned - b.stake,
                updated_by = :actor
-          FROM bets o LEFT JOIN closing c ON c.market = o.market AND c.selection = o.selection
+          FROM bets o {_OUTCOME}
+          LEFT JOIN closing c ON c.market = o.market AND c.selection = o.selection
+                             AND c.line IS NOT DISTINCT FROM o.line
          WHERE b.id = o.id AND o.match_id = :match AND o.status = 'open'
         RETURNING b.id, b.tenant_id, b.strategy_id, b.status, b.pnl, b.closing_price, b.clv,
-                  b.settled_at,
-                  CASE WHEN b.status = 'won' THEN round(b.stake * b.price, 2) ELSE 0 END
-                    AS returned
+                  b.settled_at, r.returned
     ), {_CREDIT}
 """)
 _VOID = text(f"""
@@ -89,9 +118,14 @@ class Outcome:
     strategies: int
 
 
-def _winners(home: int, away: int) -> dict[str, str]:
+def _result(home: int, away: int) -> dict[str, Any]:
     winner = "home" if home > away else "away" if away > home else "draw"
-    return {"winner_1x2": winner, "winner_ou": "over" if home + away >= 3 else "under"}
+    return {
+        "winner_1x2": winner,
+        "winner_ou": "over" if home + away >= 3 else "under",
+        "diff": home - away,
+        "total": home + away,
+    }
 
 
 # What a bet is before settlement: open, and its settlement columns (pnl, settled_at,
@@ -116,7 +150,7 @@ class SettlementRepository:
             self.session.execute(_CLOSE_MARKET, {"match": match_id})
 
     def settle(self, match_id: int, kickoff: Any, home: int, away: int, actor: str) -> Outcome:
-        params = {"match": match_id, "kickoff": kickoff, "actor": actor, **_winners(home, away)}
+        params = {"match": match_id, "kickoff": kickoff, "actor": actor, **_result(home, away)}
         return self._apply(_SETTLE, params, "settle")
 
     def void(self, match_id: int, actor: str) -> Outcome:

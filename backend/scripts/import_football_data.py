@@ -32,6 +32,7 @@ from backend.core.database import Database, create_database
 from backend.core.db_errors import sqlstate
 from backend.core.logging import configure_logging
 from backend.core.principal import system
+from backend.repositories.odds import COLUMNS, OPTIONAL_COLUMNS
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.scripts.migrate import alembic_config
 from backend.services.football_data import SeasonFile, SeasonFileError, read
@@ -74,12 +75,20 @@ def import_season(uow: UnitOfWork, season: SeasonFile) -> FileResult:
         match_id = ids[row[:3]]
         for p in fixture.prices:
             writer.writerow(
-                [match_id, books[p.book], p.market, p.selection, p.price, p.captured_at.isoformat()]
+                [
+                    match_id,
+                    books[p.book],
+                    p.market,
+                    p.selection,
+                    p.price,
+                    p.captured_at.isoformat(),
+                    p.line,  # None: an empty cell, NULL
+                ]
             )
             snapshots += 1
     inserted = 0
     if snapshots:
-        uow.odds.stage(buffer.getvalue().encode())
+        uow.odds.stage(buffer.getvalue().encode(), (*COLUMNS, *OPTIONAL_COLUMNS))
         bad = uow.odds.invalid_rows()
         if bad:  # the parser already checked every value: this would be a bug, not bad data
             raise RuntimeError(f"staged odds failed validation: {bad[:3]}")

@@ -19,6 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from itertools import groupby
 
+from backend.core.markets import Outcome, settle
 from backend.core.money import round_half_up
 from backend.repositories.backtests import Candidate
 
@@ -59,10 +60,13 @@ class LedgerBet:
     candidate: Candidate
     stake: Decimal
     probability: Decimal | None
-    won: bool
-    returned: Decimal
+    outcome: Outcome  # its status and what it paid back, as settlement would have it
     clv: Decimal | None
     bankroll_before: Decimal  # the bankroll as it stood before this bet's kickoff
+
+    @property
+    def returned(self) -> Decimal:
+        return self.outcome.returned
 
     @property
     def pnl(self) -> Decimal:
@@ -85,12 +89,22 @@ class Ledger:
     equity: list[EquityPoint] = field(default_factory=list)
 
     @property
+    def decided(self) -> list[LedgerBet]:
+        """The bets a result decided (as /performance counts them: a push is void, refunded,
+        and counts in neither the stakes nor the CLV)."""
+        return [b for b in self.bets if b.outcome.closed]
+
+    @property
+    def void(self) -> int:
+        return len(self.bets) - len(self.decided)
+
+    @property
     def staked(self) -> Decimal:
-        return sum((b.stake for b in self.bets), Decimal("0.00"))
+        return sum((b.stake for b in self.decided), Decimal("0.00"))
 
     @property
     def returned(self) -> Decimal:
-        return sum((b.returned for b in self.bets), Decimal("0.00"))
+        return sum((b.returned for b in self.decided), Decimal("0.00"))
 
     @property
     def pnl(self) -> Decimal:
@@ -106,12 +120,12 @@ class Ledger:
 
     @property
     def avg_clv(self) -> Decimal | None:
-        clvs = [b.clv for b in self.bets if b.clv is not None]
+        clvs = [b.clv for b in self.decided if b.clv is not None]
         return sum(clvs, Decimal(0)) / len(clvs) if clvs else None
 
     @property
     def beat_closing_rate(self) -> Decimal | None:
-        clvs = [b.clv for b in self.bets if b.clv is not None]
+        clvs = [b.clv for b in self.decided if b.clv is not None]
         return Decimal(sum(1 for c in clvs if c > 0)) / len(clvs) if clvs else None
 
     @property
@@ -125,16 +139,6 @@ class Ledger:
             if fall > worst:
                 worst, share = fall, (fall / peak if peak else None)
         return worst, (share if worst else Decimal(0))
-
-
-def selection_won(market: str, selection: str, home: int, away: int) -> bool:
-    """The settlement rule: 1x2 by the result, ou2.5 over with three goals or more."""
-    if market == "1x2":
-        winner = "home" if home > away else "away" if away > home else "draw"
-        return selection == winner
-    if market == "ou2.5":
-        return selection == ("over" if home + away >= 3 else "under")
-    raise ValueError(f"unknown market {market!r}")
 
 
 def fair_probability(
@@ -230,14 +234,15 @@ def _place_group(
             ledger.skipped[Skip.bankroll] += 1
             continue
         available -= stake
-        won = selection_won(market, selection, c.home_score, c.away_score)
+        outcome = settle(
+            market, selection, c.line, c.home_score, c.away_score, stake=stake, price=c.price
+        )
         placed.append(
             LedgerBet(
                 candidate=c,
                 stake=stake,
                 probability=probability,
-                won=won,
-                returned=round_half_up(stake * c.price, 2) if won else Decimal("0.00"),
+                outcome=outcome,
                 clv=round_half_up(c.price / c.closing_price - 1, 4) if c.closing_price else None,
                 bankroll_before=before,
             )

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from backend.core.errors import InvalidInput
-from backend.models.trading import MARKETS
+from backend.core.markets import LINE_MARKETS, MARKETS, line_error
 from backend.repositories.backtests import CandidateFilter, PriceSource
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services.backtest_ledger import Ledger, StakingRule, run
@@ -21,6 +21,11 @@ from backend.services.use_case import use_case
 
 @dataclass(frozen=True)
 class Rule:
+    """A betting rule. On `ah` and `ou`, `line` keeps only that line; without it, each match is
+    taken at the line the bookmaker quoted at the rule's moment (if it quoted several then,
+    the one whose price is nearest even money, 2.0; then the lowest line); CLV and the
+    margin-free probability are always of that same line."""
+
     market: str
     selection: str
     bookmaker_id: int
@@ -35,10 +40,15 @@ class Rule:
     kickoff_to: datetime | None = None
     min_price: Decimal | None = None
     max_price: Decimal | None = None
+    line: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.selection not in MARKETS.get(self.market, ()):
             raise InvalidInput(f"selection {self.selection!r} is not one of market {self.market}")
+        if self.line is not None or self.market not in LINE_MARKETS:
+            problem = line_error(self.market, self.line)
+            if problem:
+                raise InvalidInput(problem, loc=("body", "line"))
         if (
             self.min_price is not None
             and self.max_price is not None
@@ -58,6 +68,7 @@ class Rule:
         return CandidateFilter(
             market=self.market,
             selection=self.selection,
+            line=self.line,
             bookmaker_id=self.bookmaker_id,
             source=self.price_source,
             closing_bookmaker_id=self.closing_bookmaker_id,

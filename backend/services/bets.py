@@ -29,6 +29,12 @@ class BetRequest:
     selection: str
     stake: Decimal
     price: Decimal
+    line: Decimal | None = None  # ah / ou only (core/markets.py)
+
+    @property
+    def market_name(self) -> str:
+        """The market as a person reads it: `1x2`, `ah -0.25`."""
+        return self.market if self.line is None else f"{self.market} {self.line:.2f}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ def _price_guard(request: BetRequest, ctx: PlacementContext, default_tolerance: 
     raise Conflict(
         "price-changed",
         f"price {request.price} is above {highest}: bookmaker {request.bookmaker_id}'s latest "
-        f"{request.market} {request.selection} price is {latest.price:.3f} "
+        f"{request.market_name} {request.selection} price is {latest.price:.3f} "
         f"(captured {_utc(latest.captured_at)}), tolerance {tolerance:.4f}",
         title="Price changed",
         members={
@@ -138,6 +144,7 @@ def _why_not_placed(
         request.bookmaker_id,
         request.market,
         request.selection,
+        request.line,
         idempotency_key=key,
     )
     if not ctx.locked:
@@ -193,6 +200,7 @@ def place_bet(
             "bookmaker_id": request.bookmaker_id,
             "market": request.market,
             "selection": request.selection,
+            "line": request.line,
             "stake": request.stake,
             "price": request.price,
             "potential_return": round_half_up(request.stake * request.price, 2),

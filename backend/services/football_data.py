@@ -5,6 +5,10 @@ and use CRLF or LF, dates are day-first (`dd/mm/yy` or `dd/mm/yyyy`), times are 
 an empty cell means "no price". Opening prices are stored as captured two days before kickoff
 (football-data records them when it compiles the fixtures, a day or more ahead); closing prices
 (the `C` columns) are captured at kickoff.
+
+Asian handicap prices (market `ah`) are at the line of their row: `AHh` for the opening prices
+(`PAHH`, `PAHA`, ...), `AHCh` for the closing ones (`PCAHH`, `PCAHA`, ...); both are the home
+team's handicap, as the market's `line` is. A row without its line has no handicap prices.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from backend.core.markets import line_error
 from backend.services.football_data_rows import Row, SeasonFileError, decode, kickoff_time, rows
 
 __all__ = ["BOOKS", "Book", "Fixture", "Price", "SeasonFile", "SeasonFileError", "read"]
@@ -45,22 +50,26 @@ class Book:
     x12_close: str
     ou_open: str | None = None
     ou_close: str | None = None
+    ah_open: str | None = None  # prefix of the AH columns: f"{ah_open}AHH", f"{ah_open}AHA"
+    ah_close: str | None = None
 
 
 # Aggregates (Max*, Avg*) are not bookmakers and are not imported.
 BOOKS = (
-    Book("Bet365", False, "B365", "B365C", "B365", "B365C"),
+    Book("Bet365", False, "B365", "B365C", "B365", "B365C", "B365", "B365C"),
     Book("Bet&Win", False, "BW", "BWC"),
     Book("Interwetten", False, "IW", "IWC"),
-    Book("Pinnacle", True, "PS", "PSC", "P", "PC"),
+    Book("Pinnacle", True, "PS", "PSC", "P", "PC", "P", "PC"),
     Book("William Hill", False, "WH", "WHC"),
     Book("VC Bet", False, "VC", "VCC"),
     Book("Betfair Sportsbook", False, "BF", "BFC"),
     Book("1xBet", False, "1XB", "1XBC"),
-    Book("Betfair Exchange", False, "BFE", "BFEC", "BFE", "BFEC"),
+    Book("Betfair Exchange", False, "BFE", "BFEC", "BFE", "BFEC", "BFE", "BFEC"),
 )
 X12 = (("H", "home"), ("D", "draw"), ("A", "away"))
 OU = ((">2.5", "over"), ("<2.5", "under"))
+AH = (("AHH", "home"), ("AHA", "away"))
+AH_LINE_OPEN, AH_LINE_CLOSE = "AHh", "AHCh"
 
 
 @dataclass
@@ -70,6 +79,7 @@ class Price:
     selection: str
     price: Decimal
     captured_at: datetime
+    line: Decimal | None = None  # ah: the home team's handicap
 
 
 @dataclass
@@ -173,15 +183,41 @@ def _columns(book: Book) -> Iterator[tuple[str, str, str, bool]]:
         for suffix, selection in OU:
             yield f"{book.ou_open}{suffix}", "ou2.5", selection, False
             yield f"{book.ou_close}{suffix}", "ou2.5", selection, True
+    if book.ah_open and book.ah_close:
+        for suffix, selection in AH:
+            yield f"{book.ah_open}{suffix}", "ah", selection, False
+            yield f"{book.ah_close}{suffix}", "ah", selection, True
+
+
+def _ah_line(path: Path, line: int, row: Row, column: str) -> Decimal | None:
+    """The row's handicap line in `column` (None: empty or no such column)."""
+    raw = (row.get(column) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise SeasonFileError(path, line, column, f"{raw!r} is not a handicap line") from None
+    problem = line_error("ah", value) if value.is_finite() else "not a number"
+    if problem:
+        raise SeasonFileError(path, line, column, f"{raw!r}: {problem}")
+    return value.quantize(Decimal("0.01"))
 
 
 def _prices(path: Path, line: int, row: Row, books: list[Book], fixture: Fixture) -> int:
     skipped = 0
+    ah_lines = {
+        False: _ah_line(path, line, row, AH_LINE_OPEN),
+        True: _ah_line(path, line, row, AH_LINE_CLOSE),
+    }
     for book in books:
         for column, market, selection, closing in _columns(book):
             raw = (row.get(column) or "").strip()
             if not raw:
                 continue  # no price
+            ah_line = ah_lines[closing] if market == "ah" else None
+            if market == "ah" and ah_line is None:
+                continue  # handicap prices without their line: nothing to store
             try:
                 price = Decimal(raw)
             except InvalidOperation:
@@ -192,5 +228,5 @@ def _prices(path: Path, line: int, row: Row, books: list[Book], fixture: Fixture
                 skipped += 1  # a real quote our market model cannot hold; counted
                 continue
             at = fixture.kickoff_at if closing else fixture.kickoff_at - OPENING_LEAD
-            fixture.prices.append(Price(book.name, market, selection, price, at))
+            fixture.prices.append(Price(book.name, market, selection, price, at, ah_line))
     return skipped

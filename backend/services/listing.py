@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from backend.core.cache import Caches, QueryCache
@@ -213,6 +214,7 @@ def odds_history(
     bookmaker_id: int | None = None,
     market: str | None = None,
     selection: str | None = None,
+    line: Decimal | None = None,
 ) -> Page[Any]:
     """Every snapshot of an existing match (404 otherwise), by capture time then id. One
     statement per page; only an empty first page asks whether the match exists."""
@@ -222,6 +224,7 @@ def odds_history(
             book=(OddsSnapshot.bookmaker_id, None if bookmaker_id is None else _id(bookmaker_id)),
             market=(OddsSnapshot.market, market),
             selection=(OddsSnapshot.selection, selection),
+            line=(OddsSnapshot.line, line),
         ),
     ]
     result = _page(uow.odds, page, where, OddsSnapshot.captured_at)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from backend.core.db_errors import sqlstate
 from backend.core.errors import InvalidInput, NotFound
-from backend.repositories.odds import COLUMNS, BadRow
+from backend.repositories.odds import COLUMNS, OPTIONAL_COLUMNS, BadRow
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services.use_case import use_case
 
@@ -23,14 +23,19 @@ MAX_ROWS = 100_000
 FIELD_RULES = {
     "match_id": "match_id must be the id of an existing match",
     "bookmaker_id": "bookmaker_id must be the id of an existing bookmaker",
-    "market": "market must be 1x2 or ou2.5",
-    "selection": "selection must be home, draw or away (1x2) or over or under (ou2.5)",
+    "market": "market must be 1x2, ou2.5, ah or ou",
+    "selection": "selection must be home, draw or away (1x2), home or away (ah), or over or "
+    "under (ou2.5, ou)",
+    "line": "line is required for ah (the home handicap, -10 to 10) and ou (0.25 to 20, not "
+    "2.5: that is market ou2.5) in quarter goals, and must be absent for 1x2 and ou2.5",
     "price": "price must be a decimal from 1.001 to 1000 with at most 3 places",
     "captured_at": "captured_at must be an RFC 3339 timestamp with an offset, "
     "not more than 5 minutes ahead",
 }
 # CSV formula injection is not a concern here: the text only ever reaches COPY.
 _REQUIRED = frozenset(COLUMNS)
+_ALLOWED = _REQUIRED | frozenset(OPTIONAL_COLUMNS)
+_JSON_COLUMNS = (*COLUMNS, *OPTIONAL_COLUMNS)
 
 
 class BatchInvalid(InvalidInput):
@@ -92,10 +97,10 @@ def parse_json(body: bytes) -> Batch:
             if len(errors) >= 20:
                 break
             continue
-        writer.writerow([row[c] for c in COLUMNS])
+        writer.writerow([row.get(c) for c in _JSON_COLUMNS])  # None: an empty cell, NULL
     if errors:
         raise BatchInvalid(errors)
-    return Batch(out.getvalue().encode(), COLUMNS, len(rows), "json")
+    return Batch(out.getvalue().encode(), _JSON_COLUMNS, len(rows), "json")
 
 
 def _reject(name: str) -> Any:
@@ -109,7 +114,7 @@ class MalformedBody(ValueError):
 def _shape_problem(row: Any) -> tuple[str, str] | None:
     if not isinstance(row, dict):
         return "row", "each snapshot must be an object"
-    extra = set(row) - _REQUIRED
+    extra = set(row) - _ALLOWED
     if extra:
         return sorted(extra)[0], "unknown field"
     for field in COLUMNS:
@@ -125,16 +130,22 @@ def _shape_problem(row: Any) -> tuple[str, str] | None:
     price = row["price"]
     if isinstance(price, bool) or not isinstance(price, int | str):
         return "price", "must be a decimal number or string"
+    line = row.get("line")
+    if isinstance(line, bool) or not isinstance(line, int | str | None):
+        return "line", "must be a decimal number or string, or null"
     return None
 
 
 def parse_csv(body: bytes) -> Batch:
-    """A header naming the six columns (any order), then data rows."""
+    """A header naming the six columns, and optionally `line`, in any order; then data rows."""
     text_body = body.decode("utf-8-sig", errors="strict") if body else ""
     header, _, rest = text_body.partition("\n")
     columns = tuple(c.strip() for c in header.rstrip("\r").split(","))
-    if set(columns) != _REQUIRED or len(columns) != len(COLUMNS):
-        raise InvalidInput(f"the CSV header must be {','.join(COLUMNS)}", loc=("body", "line", 1))
+    if not _REQUIRED <= set(columns) <= _ALLOWED or len(set(columns)) != len(columns):
+        raise InvalidInput(
+            f"the CSV header must be {','.join(COLUMNS)} (any order), with an optional line",
+            loc=("body", "line", 1),
+        )
     rows = rest.count("\n") + (0 if rest.endswith("\n") or not rest else 1)
     if not 1 <= rows <= MAX_ROWS:
         raise _count_error(rows)
@@ -151,7 +162,7 @@ def ingest(uow: UnitOfWork, batch: Batch) -> BatchResult:
             [
                 {
                     "loc": batch.loc(_copy_line(exc), "row"),
-                    "msg": "row is not six comma-separated fields",
+                    "msg": f"row is not {len(batch.columns)} comma-separated fields",
                 }
             ]
         ) from None

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine
 
 from backend.scripts.import_football_data import import_files
 from tests.conftest import ADMIN_KEY
-from tests.helpers import assert_problem, count_rows, make_tenant
+from tests.helpers import ah_expected, assert_problem, count_rows, make_tenant
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "football-data"
 SEASON = DATA / "E0_2023-24.csv"
@@ -163,6 +163,77 @@ def test_back_over_at_bet365s_closing_price_equals_the_csv(
         closing_bookmaker_id=books["Pinnacle"],
     )
     assert {k: body[k] for k in expected} == expected
+
+
+def _ah_closing(r: dict[str, str], line: str) -> Decimal | None:
+    """Pinnacle's closing home price of `line`: its price at that line in its last quote of
+    the handicap before kickoff (the closing one when the row has it, else the opening one);
+    None when its last quote was at another line."""
+    if r["AHCh"] and (r["PCAHH"] or r["PCAHA"]):
+        return Decimal(r["PCAHH"]) if r["AHCh"] == line and r["PCAHH"] else None
+    return Decimal(r["PAHH"]) if r["PAHH"] else None
+
+
+def test_back_home_on_the_asian_handicap_at_pinnacles_opening_line_equals_the_csv(
+    client: TestClient, fund: dict[str, str], books: dict[str, int]
+) -> None:
+    """Each match at the line Pinnacle opened with (AHh, PAHH): quarter lines half won or half
+    lost, whole lines pushed (void: refunded, neither staked nor in the CLV), CLV only where
+    the same line closed."""
+    decided, void, returned = 0, 0, Decimal("0.00")
+    clvs: list[Decimal] = []
+    for r in _rows():
+        if not (r["AHh"] and r["PAHH"]):
+            continue
+        price = Decimal(r["PAHH"])
+        status, paid = ah_expected(
+            "home", Decimal(r["AHh"]), int(r["FTHG"]), int(r["FTAG"]), price, TEN
+        )
+        if status == "void":
+            void += 1
+            continue
+        decided += 1
+        returned += paid
+        closing = _ah_closing(r, r["AHh"])
+        if closing is not None:
+            clvs.append((price / closing - 1).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+    staked = TEN * decided
+    rule = {
+        "season": "2023-24",
+        "market": "ah",
+        "selection": "home",
+        "bookmaker_id": books["Pinnacle"],
+        "price_source": "opening",
+        "staking": "flat",
+        "stake": "10.00",
+    }
+    body = _run(client, fund, **rule)
+    assert (body["bets"], body["settled"], body["void"]) == (decided + void, decided, void)
+    assert void > 0 and 0 < len(clvs) < decided  # pushes, and lines that moved by kickoff
+    pnl = returned - staked
+    assert (body["staked"], body["returned"], body["pnl"]) == (
+        _q(staked, 2),
+        _q(returned, 2),
+        _q(pnl, 2),
+    )
+    assert body["roi"] == _q(pnl / staked, 4)
+    assert body["avg_clv"] == _q(sum(clvs, Decimal(0)) / len(clvs), 4)
+    assert body["beat_closing_rate"] == _q(Decimal(sum(c > 0 for c in clvs)) / len(clvs), 4)
+    assert body["final_bankroll"] == _q(Decimal("1000.00") + pnl, 2)
+    # The per-bet rows carry each bet's line and its outcome.
+    response = client.post("/v1/backtests", json=rule, headers={**fund, "Accept": "text/csv"})
+    lines = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(lines) == decided + void
+    assert {x["result"] for x in lines} == {"won", "lost", "void", "half_won", "half_lost"}
+    assert all(Decimal(x["line"]) % Decimal("0.25") == 0 for x in lines)
+    # A fixed line keeps only the matches quoted at it, at the first price of that line: the
+    # opening one, or the closing one where the line only came at the close.
+    fixed = _run(client, fund, **rule, line="-0.25")
+    opened = sum(1 for r in _rows() if r["AHh"] == "-0.25" and r["PAHH"])
+    came_late = sum(
+        1 for r in _rows() if r["AHh"] != "-0.25" and r["AHCh"] == "-0.25" and r["PCAHH"]
+    )
+    assert came_late > 0 and fixed["bets"] == opened + came_late
 
 
 def test_a_price_band_and_the_csv_rows(

@@ -153,7 +153,7 @@ def test_bad_idempotency_key_is_400(
         {"price": "1.000"},
         {"price": "1000.001"},
         {"price": "2.1234"},
-        {"market": "ah"},
+        {"market": "btts"},
         {"market": "ou2.5", "selection": "home"},
         {"selection": "over"},
         {"match_id": 99999999},

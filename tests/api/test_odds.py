@@ -54,7 +54,7 @@ def test_json_batch_stores_counts_duplicates_and_is_idempotent(
     [
         (1, "price", "1.000"),
         (1, "price", "2.1234"),
-        (2, "market", "ah"),
+        (2, "market", "btts"),
         (0, "selection", "over"),
         (2, "captured_at", "2024-05-18T12:00:00"),
         (1, "captured_at", "2099-01-01T00:00:00Z"),

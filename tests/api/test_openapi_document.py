@@ -312,7 +312,8 @@ def test_the_odds_batch_body_has_an_item_schema_and_bounds(document: dict[str, A
     props = item["properties"]
     for field in ("match_id", "bookmaker_id"):
         assert props[field] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
-    assert props["market"]["enum"] == ["1x2", "ou2.5"]
+    assert props["market"]["enum"] == ["1x2", "ou2.5", "ah", "ou"]
+    assert "line" in props and "line" not in item["required"]  # ah / ou only
     assert set(props["selection"]["enum"]) == {"home", "draw", "away", "over", "under"}
     string, number = props["price"]["anyOf"]
     assert string["type"] == "string" and string["pattern"]
@@ -321,6 +322,12 @@ def test_the_odds_batch_body_has_an_item_schema_and_bounds(document: dict[str, A
     assert props["captured_at"]["pattern"] == TIMESTAMP_RE
     csv = content["text/csv"]
     assert re.search(csv["schema"]["pattern"], csv["example"])
+    seven = "match_id,bookmaker_id,market,selection,price,captured_at,line\n"
+    at = "2024-08-16T18:00:00Z"
+    assert re.search(csv["schema"]["pattern"], f"{seven}1,1,ah,home,1.950,{at},-0.25\n")
+    assert re.search(csv["schema"]["pattern"], f"{seven}1,1,1x2,home,1.950,{at},\n")
+    assert not re.search(csv["schema"]["pattern"], f"{seven}1,1,ah,home,1.950,{at},\n")
+    assert not re.search(csv["schema"]["pattern"], f"{seven}1,1,ou,over,1.950,{at},2.5\n")
 
 
 def test_money_and_prices_state_their_bounds(document: dict[str, Any]) -> None:

@@ -26,8 +26,8 @@ from tests.helpers import (
     make_strategy,
 )
 
+# What a placed bet runs (the placement context is read only when the debit placed nothing).
 BET_STATEMENTS = {
-    "oddsdesk_bet_context",
     "oddsdesk_bet_debit_and_insert",
     "oddsdesk_audit_insert_2",
     "oddsdesk_idempotency_record",
@@ -144,6 +144,7 @@ def _place_context(conn: Connection) -> None:
         "bookmaker": 1,
         "market": "1x2",
         "selection": "home",
+        "line": None,
         "key": "probe",
     }
     raw_execute(conn, PLACEMENT_CONTEXT, params).close()

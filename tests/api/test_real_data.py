@@ -80,16 +80,19 @@ def test_season_import_matches_the_file(
         ]
     }
     pinnacle = {
-        (s["market"], s["selection"]): s["price"]
+        (s["market"], s["selection"], s["line"]): s["price"]
         for s in closing["items"]
         if s["bookmaker_id"] == books["Pinnacle"]
     }
+    # The row's PSC*, PC>2.5 / PC<2.5, and PCAHH / PCAHA at AHCh (the home handicap, 1.5).
     assert pinnacle == {
-        ("1x2", "home"): "9.620",
-        ("1x2", "draw"): "5.810",
-        ("1x2", "away"): "1.330",
-        ("ou2.5", "over"): "1.650",
-        ("ou2.5", "under"): "2.350",
+        ("1x2", "home", None): "9.620",
+        ("1x2", "draw", None): "5.810",
+        ("1x2", "away", None): "1.330",
+        ("ou2.5", "over", None): "1.650",
+        ("ou2.5", "under", None): "2.350",
+        ("ah", "home", "1.50"): "1.950",
+        ("ah", "away", "1.50"): "1.970",
     }
     sharp = client.get(f"/v1/bookmakers/{books['Pinnacle']}", headers=admin_headers).json()
     assert sharp["is_sharp"] is True

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
-
 from backend.repositories.backtests import Candidate
 from backend.services.backtest_ledger import (
     Ledger,
@@ -17,7 +15,6 @@ from backend.services.backtest_ledger import (
     fair_probability,
     kelly_stake,
     run,
-    selection_won,
 )
 
 T0 = datetime(2024, 1, 6, 15, tzinfo=UTC)
@@ -130,20 +127,3 @@ def test_the_drawdown_is_measured_from_the_running_peak() -> None:
         ]
     )
     assert ledger.max_drawdown == (Decimal("20.00"), Decimal("20.00") / Decimal("120.00"))
-
-
-@pytest.mark.parametrize(
-    ("market", "selection", "score", "won"),
-    [
-        ("1x2", "home", (2, 1), True),
-        ("1x2", "draw", (1, 1), True),
-        ("1x2", "away", (1, 1), False),
-        ("ou2.5", "over", (2, 1), True),
-        ("ou2.5", "under", (2, 0), True),
-        ("ou2.5", "over", (1, 1), False),
-    ],
-)
-def test_outcomes_follow_settlement(
-    market: str, selection: str, score: tuple[int, int], won: bool
-) -> None:
-    assert selection_won(market, selection, *score) is won

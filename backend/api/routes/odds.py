@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -12,7 +12,9 @@ from backend.api.docs import responses
 from backend.api.problems import ApiProblem
 from backend.api.responses import items_response, json_response, page_response
 from backend.api.routing import ApiRoute, is_json_media_type
+from backend.api.schemas.bets import Market, Selection
 from backend.api.schemas.common import PageOf, Timestamp
+from backend.api.schemas.money import Line
 from backend.api.schemas.odds import (
     BatchRead,
     SnapshotList,
@@ -73,7 +75,7 @@ def latest_odds(
     uow: UnitOfWorkDep,
     at: Annotated[Timestamp | None, Query(description="RFC 3339 with offset; default now")] = None,
 ) -> Response:
-    """The latest price per (bookmaker, market, selection) captured at or before `at`."""
+    """The latest price per (bookmaker, market, selection, line) captured at or before `at`."""
     return items_response(service.latest_odds(uow, match_id, at))
 
 
@@ -81,7 +83,8 @@ def latest_odds(
     "/v1/matches/{match_id}/closing-odds", response_model=SnapshotList, responses=responses(404)
 )
 def closing_odds(match_id: int, uow: UnitOfWorkDep) -> Response:
-    """The latest price per (bookmaker, market, selection) at kickoff: the closing line."""
+    """The latest price per (bookmaker, market, selection, line) at kickoff: the closing
+    line."""
     return items_response(service.closing_odds(uow, match_id))
 
 
@@ -95,8 +98,9 @@ def odds_history(
     uow: UnitOfWorkDep,
     page: PageDep,
     bookmaker_id: Annotated[int | None, Query()] = None,
-    market: Annotated[Literal["1x2", "ou2.5"] | None, Query()] = None,
-    selection: Annotated[Literal["home", "draw", "away", "over", "under"] | None, Query()] = None,
+    market: Annotated[Market | None, Query()] = None,
+    selection: Annotated[Selection | None, Query()] = None,
+    line: Annotated[Line | None, Query(description="ah / ou: only this line")] = None,
 ) -> Response:
     """Every snapshot of a match, by capture time then id."""
     result = listing.odds_history(
@@ -106,5 +110,6 @@ def odds_history(
         bookmaker_id=bookmaker_id,
         market=market,
         selection=selection,
+        line=line,
     )
     return page_response(SnapshotRead, result)

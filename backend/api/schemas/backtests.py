@@ -16,7 +16,15 @@ from backend.api.schemas.common import (
     Timestamp,
     UtcDatetime,
 )
-from backend.api.schemas.money import MoneyOut, Price, RatioOut, Stake, decimal_input, input_schema
+from backend.api.schemas.money import (
+    Line,
+    MoneyOut,
+    Price,
+    RatioOut,
+    Stake,
+    decimal_input,
+    input_schema,
+)
 from backend.repositories.backtests import PriceSource
 from backend.services.backtest_ledger import Ledger, Staking, StakingRule
 from backend.services.backtests import Rule
@@ -69,7 +77,10 @@ class BacktestCreate(InputModel):
                 }
             ],
             # What Rule (the selection of the market) and `_staking_fields` check.
-            "allOf": [{"anyOf": market_selection_rule()}, {"anyOf": staking_rule()}],
+            "allOf": [
+                {"anyOf": market_selection_rule(line_required=False)},
+                {"anyOf": staking_rule()},
+            ],
         },
     )
 
@@ -80,6 +91,7 @@ class BacktestCreate(InputModel):
     kickoff_to: Timestamp | None = None
     market: Market
     selection: Selection
+    line: Line | None = None  # ah / ou: only this line; none: each match's (see Rule)
     bookmaker_id: RefId
     price_source: Literal["opening", "closing"]
     min_price: Price | None = None
@@ -104,6 +116,7 @@ class BacktestCreate(InputModel):
         return Rule(
             market=self.market,
             selection=self.selection,
+            line=self.line,
             bookmaker_id=self.bookmaker_id,
             price_source=PriceSource(self.price_source),
             staking=StakingRule(
@@ -166,8 +179,8 @@ class BacktestRead(OutputModel):
                 "matches": ledger.matches,
                 "bets": len(ledger.bets),
                 "open": 0,
-                "settled": len(ledger.bets),
-                "void": 0,
+                "settled": len(ledger.decided),
+                "void": ledger.void,
                 "staked": ledger.staked,
                 "returned": ledger.returned,
                 "pnl": ledger.pnl,

@@ -6,21 +6,46 @@ from typing import Literal, Self
 from pydantic import ConfigDict, JsonValue, model_validator
 
 from backend.api.schemas.common import InputModel, OutputModel, RefId, UtcDatetime
-from backend.api.schemas.money import MoneyOut, Price, PriceOut, RatioOut, Stake
-from backend.models.trading import MARKETS
+from backend.api.schemas.money import (
+    Line,
+    LineOut,
+    MoneyOut,
+    Price,
+    PriceOut,
+    RatioOut,
+    Stake,
+    line_schema,
+)
+from backend.core.markets import LINE_MARKETS, MARKETS, line_error, selection_error
 
-Market = Literal["1x2", "ou2.5"]
+Market = Literal["1x2", "ou2.5", "ah", "ou"]
 Selection = Literal["home", "draw", "away", "over", "under"]
-BetStatus = Literal["open", "won", "lost", "void"]
+BetStatus = Literal["open", "won", "lost", "half_won", "half_lost", "void"]
 
 
-def market_selection_rule() -> list[JsonValue]:
-    """The selections each market takes, as JSON Schema alternatives over an object's `market`
-    and `selection` (both still declared, and required, by the object itself)."""
-    return [
-        {"properties": {"market": {"const": market}, "selection": {"enum": list(selections)}}}
-        for market, selections in MARKETS.items()
-    ]
+def market_selection_rule(*, line_required: bool = True) -> list[JsonValue]:
+    """The selections each market takes and the line it needs (ah, ou) or refuses (absent or
+    null), as JSON Schema alternatives over an object's `market`, `selection` and `line`
+    (all still declared by the object itself); see core/markets.py. `line_required=False`:
+    a line market may also leave it out (a backtest then takes each match's line)."""
+    rules: list[JsonValue] = []
+    for market, selections in MARKETS.items():
+        line: JsonValue = {"type": "null"}
+        if market in LINE_MARKETS:
+            line = line_schema(market)
+            if not line_required:
+                line = {"anyOf": [line, {"type": "null"}]}
+        shape: dict[str, JsonValue] = {
+            "properties": {
+                "market": {"const": market},
+                "selection": {"enum": list(selections)},
+                "line": line,
+            }
+        }
+        if market in LINE_MARKETS and line_required:
+            shape["required"] = ["line"]
+        rules.append(shape)
+    return rules
 
 
 class BetCreate(InputModel):
@@ -50,12 +75,13 @@ class BetCreate(InputModel):
     selection: Selection
     stake: Stake
     price: Price
+    line: Line | None = None
 
     @model_validator(mode="after")
     def _selection_fits_market(self) -> Self:
-        if self.selection not in MARKETS[self.market]:
-            allowed = ", ".join(MARKETS[self.market])
-            raise ValueError(f"selection for market {self.market} must be one of: {allowed}")
+        problem = selection_error(self.market, self.selection) or line_error(self.market, self.line)
+        if problem:
+            raise ValueError(problem)
         return self
 
     def fingerprint_fields(self) -> dict[str, str]:
@@ -68,6 +94,8 @@ class BetCreate(InputModel):
             "selection": self.selection,
             "stake": f"{self.stake:.2f}",
             "price": f"{self.price:.3f}",
+            # Only when there is one: a line-less bet keeps the fingerprint it always had.
+            **({"line": f"{self.line:.2f}"} if self.line is not None else {}),
         }
 
 
@@ -78,6 +106,7 @@ class BetRead(OutputModel):
     bookmaker_id: int
     market: Market
     selection: Selection
+    line: LineOut | None
     stake: MoneyOut
     price: PriceOut
     potential_return: MoneyOut

@@ -58,6 +58,12 @@ BANKROLL_PATTERN = r"^(-0(\.0+)?|(0|[1-9][0-9]{0,11})(\.[0-9]{1,2}0*)?)$"
 RATE_PATTERN = r"^([1-9][0-9]{0,6}(\.[0-9]{1,3}0*)?|0\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2})0*)$"
 # Shares (a price tolerance): 0-1 with up to 4 places ("-0" is 0, as for money).
 SHARE_PATTERN = r"^(-0(\.0+)?|1(\.0+)?|0(\.[0-9]{1,4}0*)?)$"
+# Lines (core/markets.py): quarter goals, an ah line from -10 to 10, an ou line from 0.25 to
+# 20 but not 2.5 (that line is market ou2.5).
+AH_LINE_PATTERN = r"^-?((0|[1-9])(\.(0+|250*|50*|750*))?|10(\.0+)?)$"
+OU_LINE_PATTERN = (
+    r"^(0\.(25|5|75)0*|([1-9]|1[0-9])(\.(0+|250*|750*))?|([13-9]|1[0-9])\.50*|20(\.0+)?)$"
+)
 PRICE_PATTERN = (
     r"^(1\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2})0*"
     r"|([2-9]|[1-9][0-9]{1,2})(\.[0-9]{1,3}0*)?"
@@ -106,8 +112,48 @@ Share = Annotated[
     decimal_input(4, ge=Decimal(0), le=Decimal(1)),
     input_schema(4, SHARE_PATTERN, minimum=Decimal(0), exclusive=False, le=Decimal(1)),
 ]
+# Any line of either market (-10 to 20, 2 places); which fits which market is the model's check.
+Line = Annotated[
+    Decimal,
+    decimal_input(2, ge=Decimal(-10), le=Decimal(20)),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": f"{AH_LINE_PATTERN}|{OU_LINE_PATTERN}"},
+                {"type": "number", "minimum": -10, "maximum": 20, "multipleOf": 0.25},
+            ],
+            "description": "ah: the home team's handicap; ou: the goals line (core/markets)",
+        }
+    ),
+]
+
+
+def line_schema(market: str) -> dict[str, Any]:
+    """What `line` must be for `market`, as JSON Schema (a quarter-goal decimal string or
+    JSON number in the market's range)."""
+    if market == "ah":
+        return {
+            "anyOf": [
+                {"type": "string", "pattern": AH_LINE_PATTERN},
+                {"type": "number", "minimum": -10, "maximum": 10, "multipleOf": 0.25},
+            ]
+        }
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": OU_LINE_PATTERN},
+            {
+                "type": "number",
+                "minimum": 0.25,
+                "maximum": 20,
+                "multipleOf": 0.25,
+                "not": {"const": 2.5},
+            },
+        ]
+    }
+
 
 # Outputs: money 2 places, prices 3, ratios 4, as strings.
 MoneyOut = Annotated[Decimal, _out(2), _STRING]
 PriceOut = Annotated[Decimal, _out(3), _STRING]
 RatioOut = Annotated[Decimal, _out(4), _STRING]
+LineOut = Annotated[Decimal, _out(2), _STRING]

@@ -1,21 +1,30 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from backend.api.schemas.bets import market_selection_rule
+from backend.api.schemas.bets import Market, Selection, market_selection_rule
 from backend.api.schemas.common import MAX_ID, OutputModel, UtcDatetime
-from backend.api.schemas.money import PRICE_MAX, PRICE_MIN, PRICE_PATTERN, PriceOut
+from backend.api.schemas.money import (
+    AH_LINE_PATTERN,
+    OU_LINE_PATTERN,
+    PRICE_MAX,
+    PRICE_MIN,
+    PRICE_PATTERN,
+    LineOut,
+    PriceOut,
+)
+from backend.core.markets import MARKETS, SELECTIONS
 from backend.core.timestamps import TIMESTAMP_RE
-from backend.models.trading import MARKETS
-from backend.repositories.odds import COLUMNS
+from backend.repositories.odds import COLUMNS, OPTIONAL_COLUMNS
 
 
 class SnapshotRead(OutputModel):
     id: int
     match_id: int
     bookmaker_id: int
-    market: Literal["1x2", "ou2.5"]
-    selection: Literal["home", "draw", "away", "over", "under"]
+    market: Market
+    selection: Selection
+    line: LineOut | None
     price: PriceOut
     captured_at: UtcDatetime
 
@@ -42,9 +51,10 @@ def snapshot_batch_schema(max_rows: int) -> dict[str, Any]:
             "match_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             "bookmaker_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             "market": {"type": "string", "enum": list(MARKETS)},
-            "selection": {
-                "type": "string",
-                "enum": [s for selections in MARKETS.values() for s in selections],
+            "selection": {"type": "string", "enum": list(SELECTIONS)},
+            "line": {
+                "description": "ah: the home team's handicap; ou: the goals line; "
+                "absent or null for 1x2 and ou2.5 (quarter goals)",
             },
             "price": {
                 "anyOf": [
@@ -85,20 +95,29 @@ def _inner(pattern: str) -> str:
     return pattern.removeprefix("^").removesuffix("$")
 
 
+def _csv_rows(header: str, row: str) -> str:
+    return f"{header}\\n({row}\\n)*{row}\\n?"
+
+
 def snapshot_csv_schema() -> dict[str, Any]:
     """The CSV form of a batch, in the header's documented column order (the server takes the
-    six columns in any order): the same fields and rules as a JSON snapshot, one row a line."""
-    row = ",".join(
-        (
-            "[1-9][0-9]{0,9}",
-            "[1-9][0-9]{0,9}",
-            "(1x2,(home|draw|away)|ou2\\.5,(over|under))",
-            f"({_inner(PRICE_PATTERN)})",
-            f"({_inner(TIMESTAMP_RE)})",
-        )
+    columns in any order): the six columns of line-less prices, or the seven with `line`
+    last (empty for 1x2 and ou2.5); the same fields and rules as a JSON snapshot, one row a
+    line."""
+    ids = "[1-9][0-9]{0,9},[1-9][0-9]{0,9}"
+    tail = f"({_inner(PRICE_PATTERN)}),({_inner(TIMESTAMP_RE)})"
+    lineless = "(1x2,(home|draw|away)|ou2\\.5,(over|under))"
+    six = f"{ids},{lineless},{tail}"
+    seven = (
+        f"{ids},({lineless},{tail},"
+        f"|ah,(home|away),{tail},({_inner(AH_LINE_PATTERN)})"
+        f"|ou,(over|under),{tail},({_inner(OU_LINE_PATTERN)}))"
     )
+    header = ",".join(COLUMNS)
+    with_line = ",".join((*COLUMNS, *OPTIONAL_COLUMNS))
     return {
         "type": "string",
-        "pattern": f"^{','.join(COLUMNS)}\\n({row}\\n)*{row}\\n?$",
-        "description": "A header line naming the six columns, then 1 to 100,000 rows",
+        "pattern": f"^({_csv_rows(header, six)}|{_csv_rows(with_line, seven)})$",
+        "description": "A header line naming the six columns (or seven, with line), then 1 "
+        "to 100,000 rows",
     }
