@@ -378,7 +378,8 @@ def odds_history(match_id: int, query: dict[str, str]) -> bytes:
 def list_strategies(query: dict[str, str]) -> bytes:
     rows, cursor = keyset_page(
         "SELECT id, name, description, status, bankroll, initial_bankroll, max_stake, "
-        "kill_reason, created_at, updated_at, created_by, updated_by, version FROM strategies",
+        "kill_reason, created_at, updated_at, created_by, updated_by, version, "
+        "max_match_exposure, price_tolerance FROM strategies",
         ["tenant_id = %s"],
         [TENANT_ID],
         ("created_at", "id"),
@@ -396,6 +397,8 @@ def list_strategies(query: dict[str, str]) -> bytes:
             "bankroll": dec(r[4], Q2),
             "initial_bankroll": dec(r[5], Q2),
             "max_stake": dec(r[6], Q2),
+            "max_match_exposure": dec(r[13], Q2),
+            "price_tolerance": dec(r[14], Q4),
             "kill_reason": r[7],
             "created_at": ts(r[8]),
             "updated_at": ts(r[9]),

@@ -3,6 +3,7 @@
 from backend.models.analytics import HeadToHead, TeamProfile
 from backend.models.audit import AuditLog
 from backend.models.base import Base
+from backend.models.events import Event
 from backend.models.odds import OddsSnapshot
 from backend.models.reference import Bookmaker, Match, Team
 from backend.models.tenancy import ApiKey, Tenant
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "Bet",
     "Bookmaker",
+    "Event",
     "HeadToHead",
     "IdempotencyKey",
     "Match",
