@@ -20,6 +20,7 @@ from backend.api.routes import (
     backtests,
     bets,
     bookmakers,
+    events,
     health,
     matches,
     odds,
@@ -30,6 +31,7 @@ from backend.core.cache import Caches
 from backend.core.config import Settings, get_settings
 from backend.core.database import Database, create_database
 from backend.core.engine import direct_connection
+from backend.core.event_notifier import EventNotifier
 from backend.core.logging import configure_logging
 from backend.core.ratelimit import RateLimiter
 from backend.repositories.cursor import use_keys
@@ -61,6 +63,9 @@ def create_app(
     )
 
     limiter = RateLimiter(settings.redis_url)
+    notifier = EventNotifier(
+        (lambda: direct_connection(settings, "events")) if settings.events_listen else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +75,9 @@ def create_app(
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         if settings.cache_listen:
             caches.listen(lambda: direct_connection(settings, "invalidations"))
+        notifier.start()
         yield
+        notifier.close()
         await limiter.close()
         caches.close()
         database.dispose()
@@ -93,6 +100,7 @@ def create_app(
         database.engine, caches, settings.rate_limit_per_s, settings.rate_limit_burst
     )
     app.state.rate_limiter = limiter
+    app.state.event_notifier = notifier
 
     install_problem_handlers(app)
     app.add_middleware(HeadAsGet)
@@ -109,6 +117,7 @@ def create_app(
         strategies,
         audit,
         backtests,
+        events,
     ):
         # Each module's routes already carry their full path, tags and route class. Adding
         # them to the app's own router keeps request matching a flat scan (nested included

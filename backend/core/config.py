@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # work, such as behind a transaction-mode pooler).
     cache_listen: bool = True
 
+    # Wake long-polling readers of GET /v1/events by LISTEN on `oddsdesk_events` (one
+    # connection of its own per worker); off: they read again every second while waiting.
+    events_listen: bool = True
+
     # Unknown API keys are remembered this long, so a flood of one bad key costs no lookups.
     cache_unknown_key_ttl_s: float = Field(default=5.0, ge=0, le=3600)
 

@@ -33,16 +33,21 @@ RECONNECT_S = (0.2, 5.0)  # first and longest wait between connection attempts
 
 
 class InvalidationListener:
-    """LISTEN on the invalidation channel in a daemon thread; `on_message(payload)` for each
-    announcement, `on_reset()` whenever announcements may have been missed."""
+    """LISTEN on a channel (the invalidation channel unless told) in a daemon thread;
+    `on_message(payload)` for each announcement, `on_reset()` whenever announcements may have
+    been missed."""
 
     def __init__(
         self,
         connect: Callable[[], Any],
         on_message: Callable[[str], None],
         on_reset: Callable[[], None],
+        *,
+        channel: str = CHANNEL,
+        name: str = "cache-invalidations",
     ) -> None:
         self._connect = connect
+        self.channel, self.name = channel, name
         self._on_message = on_message
         self._on_reset = on_reset
         self._confirmed_at = float("-inf")  # send time of the last completed heartbeat
@@ -54,9 +59,7 @@ class InvalidationListener:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, daemon=True, name="cache-invalidations"
-            )
+            self._thread = threading.Thread(target=self._run, daemon=True, name=self.name)
             self._thread.start()
 
     def current(self) -> bool:
@@ -86,22 +89,21 @@ class InvalidationListener:
                 self._conn = self._connect()
                 self._conn.autocommit = True
                 with self._conn.cursor() as cur:
-                    cur.execute(f"LISTEN {CHANNEL}")
+                    cur.execute(f"LISTEN {self.channel}")
                 self.connects += 1
                 self.backend_pid = self._conn.get_backend_pid()
                 # Listening from here on; whatever changed before is read fresh from now.
                 self._on_reset()
                 wait = RECONNECT_S[0]
                 if down:
-                    log.info("cache invalidation channel back")
+                    log.info("notification channel back", extra={"channel": self.channel})
                     down = False
                 self._listen(self._conn)
             except Exception as exc:
                 if not self._stop.is_set() and not down:
                     log.warning(
-                        "cache invalidation channel lost; requests check keys in the "
-                        "database until it is back",
-                        extra={"error": type(exc).__name__},
+                        "notification channel lost until it is back",
+                        extra={"error": type(exc).__name__, "channel": self.channel},
                     )
                     down = True
             finally:

@@ -24,6 +24,7 @@ from backend.core.plain_sql import raw_execute, stage
 from backend.core.prepared import PreparedSQL
 from backend.core.unit_session import UnitSession
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base
+from backend.repositories.outbox import OutboxEvent, derived_event, insert_statements
 from backend.repositories.sql import SessionSource
 
 _INSERT_AUDIT = (
@@ -98,6 +99,8 @@ class AuditEntry:
     entity_id: str
     tenant_id: uuid.UUID | None
     changes: dict[str, list[Any]] = field(default_factory=dict)
+    # Not audited: what the entity's event adds to its payload (a settled bet's strategy).
+    subject: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def created(
@@ -109,6 +112,7 @@ class AuditEntry:
 
     def merge(self, later: AuditEntry) -> None:
         """Fold a later change of the same entity into this one: first old value, last new."""
+        self.subject.update(later.subject)
         for name, (old, new) in later.changes.items():
             if name in self.changes:
                 self.changes[name][1] = new
@@ -123,6 +127,17 @@ class AuditEntry:
     @property
     def empty(self) -> bool:
         return self.action == "update" and not self.changes
+
+    def event(self) -> OutboxEvent | None:
+        """The domain event this change announces, if any (repositories/outbox.py)."""
+        return derived_event(
+            self.entity_type,
+            self.entity_id,
+            self.tenant_id,
+            self.action,
+            self.changes,
+            self.subject,
+        )
 
 
 @dataclass
@@ -139,6 +154,7 @@ class AuditBuffer:
     def __init__(self, context: AuditContext) -> None:
         self.context = context
         self._entries: dict[tuple[str, str], AuditEntry] = {}
+        self._announced: list[OutboxEvent] = []  # events no audit entry carries
         # Actions a service names for an entity (kill, resume, settle, void) instead of update.
         self._hints: dict[int, str] = {}
 
@@ -157,19 +173,37 @@ class AuditBuffer:
         else:
             existing.merge(entry)
 
-    def snapshot(self) -> dict[tuple[str, str], AuditEntry]:
+    def announce(self, event: OutboxEvent) -> None:
+        """An event no audited entity carries (an odds batch), written with the audit rows."""
+        self._announced.append(event)
+
+    def snapshot(self) -> tuple[dict[tuple[str, str], AuditEntry], int]:
         """The entries so far, copied (later merges change entries in place)."""
-        return {
-            key: replace(e, changes={k: list(v) for k, v in e.changes.items()})
+        entries = {
+            key: replace(
+                e, changes={k: list(v) for k, v in e.changes.items()}, subject=dict(e.subject)
+            )
             for key, e in self._entries.items()
         }
+        return entries, len(self._announced)
 
-    def restore(self, snapshot: dict[tuple[str, str], AuditEntry]) -> None:
+    def restore(self, snapshot: tuple[dict[tuple[str, str], AuditEntry], int]) -> None:
         """Back to a snapshot: the changes recorded since were rolled back."""
-        self._entries = snapshot
+        self._entries, announced = snapshot
+        del self._announced[announced:]
 
     def pending(self) -> list[AuditEntry]:
         return [e for e in self._entries.values() if not e.empty]
+
+    @property
+    def dirty(self) -> bool:
+        """Audit rows or events to write."""
+        return bool(self._announced) or bool(self.pending())
+
+    def events(self) -> list[OutboxEvent]:
+        """The pending entries' events, then the announced ones."""
+        derived = (e.event() for e in self.pending())
+        return [e for e in derived if e is not None] + self._announced
 
     def _statements(self) -> list[tuple[str | PreparedSQL, list[Any]]]:
         """The pending entries as plain multi-row INSERTs (1,000 rows per statement)."""
@@ -193,7 +227,7 @@ class AuditBuffer:
             prepared = _PREPARED_INSERTS.get(len(chunk))
             statement = prepared or _INSERT_AUDIT + ", ".join([_AUDIT_ROW] * len(chunk))
             statements.append((statement, params))
-        return statements
+        return statements + insert_statements(self.events(), ctx.request_id)
 
     def write(self, conn: Connection) -> int:
         """Insert every pending entry (audit rows are never loaded back, and this runs on
@@ -202,6 +236,7 @@ class AuditBuffer:
         for statement, params in self._statements():
             raw_execute(conn, statement, params).close()
         self._entries.clear()
+        self._announced.clear()
         return written
 
     def stage(self, conn: Connection) -> int:
@@ -212,10 +247,12 @@ class AuditBuffer:
         for statement, params in self._statements():
             stage(conn, statement, params)
         self._entries.clear()
+        self._announced.clear()
         return staged
 
     def discard(self) -> None:
         self._entries.clear()
+        self._announced.clear()
         self._hints.clear()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,9 @@ from sqlalchemy import text
 from backend.core.ids import storable_id
 from backend.core.timestamps import TIMESTAMP_RE
 from backend.models.odds import OddsSnapshot
+from backend.repositories.audit import audit_buffer
 from backend.repositories.base import Repository
+from backend.repositories.outbox import OutboxEvent
 from backend.repositories.pages import View
 
 COLUMNS = ("match_id", "bookmaker_id", "market", "selection", "price", "captured_at")
@@ -76,12 +79,18 @@ _FIND_BAD_REFERENCES = text("""
      LIMIT 20
 """)
 _INSERT = text("""
+    WITH inserted AS (
     INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, line, price,
                                 captured_at)
     SELECT match_id::int, bookmaker_id::int, market, selection, line::numeric, price::numeric,
            captured_at::timestamptz
       FROM odds_in ORDER BY row_no
     ON CONFLICT ON CONSTRAINT uq_odds_snapshots_natural_key DO NOTHING
+    RETURNING match_id
+    )
+    SELECT count(*) AS inserted,
+           coalesce(array_agg(DISTINCT match_id ORDER BY match_id), '{}') AS matches
+      FROM inserted
 """)
 # One statement answers both "does the match exist?" and "its latest prices as of `at`"
 # (kickoff when `at` is null: the closing line).
@@ -145,9 +154,21 @@ class OddsRepository(Repository[OddsSnapshot]):
         return [BadRow(r.row_no, r.field) for r in self.session.execute(_FIND_BAD_REFERENCES)]
 
     def insert_staged(self) -> int:
-        """Insert every staged row not already stored; returns how many were new."""
-        result = self.session.execute(_INSERT)
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        """Insert every staged row not already stored; returns how many were new. New rows
+        announce an `odds.ingested` event (a reference event: every tenant sees it) naming
+        how many and the matches they are of."""
+        inserted, matches = self.session.execute(_INSERT).one()
+        if inserted:
+            audit_buffer(self.session).announce(
+                OutboxEvent(
+                    "odds.ingested",
+                    "odds_batch",
+                    uuid.uuid4().hex,
+                    None,
+                    {"inserted": inserted, "match_ids": list(matches)},
+                )
+            )
+        return int(inserted)
 
     def latest(self, match_id: int, at: datetime | None) -> list[dict[str, Any]] | None:
         """The latest snapshot per (bookmaker, market, selection, line) captured at or before `at`

@@ -78,7 +78,7 @@ _CREDIT = """
         RETURNING s.id, s.tenant_id, s.bankroll::text AS bankroll, c.amount::text AS amount
     )
     SELECT (SELECT coalesce(json_agg(changed), '[]') FROM (
-                SELECT id, tenant_id, status, pnl::text AS pnl,
+                SELECT id, tenant_id, strategy_id, status, pnl::text AS pnl,
                        closing_price::text AS closing_price, clv::text AS clv,
                        settled_at FROM changed) changed) AS bets,
            (SELECT coalesce(json_agg(credited), '[]') FROM credited) AS strategies
@@ -159,10 +159,12 @@ class SettlementRepository:
     def _apply(self, statement: Any, params: dict[str, Any], action: str) -> Outcome:
         bets, strategies = self.session.execute(statement, params).one()
         audit = audit_buffer(self.session)
+        match_id = params["match"]
         for bet in bets:
             ident, tenant = bet.pop("id"), uuid.UUID(bet.pop("tenant_id"))
+            subject = {"strategy_id": bet.pop("strategy_id"), "match_id": match_id}
             changes = audited_changes(Bet, _OPEN_BET, bet)
-            audit.record(AuditEntry(action, "bet", ident, tenant, changes))
+            audit.record(AuditEntry(action, "bet", ident, tenant, changes, subject))
         for credit in strategies:
             new = Decimal(credit["bankroll"])
             old = new - Decimal(credit["amount"])

@@ -27,6 +27,7 @@ from backend.repositories.audit_log import AuditRepository, TenantAuditRepositor
 from backend.repositories.backtests import BacktestRepository
 from backend.repositories.bets import BetRepository
 from backend.repositories.context import arm_context, context_of, open_with_context
+from backend.repositories.events import EventRepository
 from backend.repositories.idempotency import IdempotencyRepository
 from backend.repositories.imports import ImportRepository
 from backend.repositories.odds import OddsRepository
@@ -64,6 +65,8 @@ class UnitOfWork:
     tenants = plain(TenantRecordRepository)
     api_keys = plain(ApiKeyRepository)
     backtests = plain(BacktestRepository)
+    # Row-level security shows a tenant its own events and the reference ones.
+    events = plain(EventRepository)
     # Tenant-scoped: built with the principal's tenant; NotATenant for anyone else.
     strategies = tenant(StrategyRepository)
     bets = tenant(BetRepository)
@@ -242,7 +245,7 @@ class UnitOfWork:
         session = self._session
         if session is not None:
             session.flush()
-        if self.audit.pending():
+        if self.audit.dirty:
             audited = self.connection()
             if drives_transactions(audited):
                 self.audit.stage(audited)
