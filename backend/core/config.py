@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     db_application_name: str = Field(default="oddsdesk", min_length=1, max_length=63)
     # The role the app runs as (set when each connection opens): row-level security applies
     # to it. Created by the migrations. Empty: run as the login user (not recommended).
+    # Send the role and timeouts as libpq start-up options (every connection, from its first
+    # statement). Off behind a pooler that refuses them (PgBouncer in transaction mode): each
+    # unit of work's transaction then sets the timeouts itself. The role is set per
+    # transaction either way.
+    db_startup_options: bool = True
     db_app_role: str = Field(default="oddsdesk_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$|^$")
     # Hot statements prepared once per connection (off behind a transaction-mode pooler).
     db_prepared_statements: bool = True

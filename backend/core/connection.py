@@ -30,6 +30,9 @@ class ConnectionState:
     # The engine's prepared-statement policy, and what is prepared on this connection.
     policy: PreparedPolicy | None = None
     prepared: PreparedOnConnection | None = None
+    # What every unit of work's transaction sets first (`set_config(..., true)` calls, each
+    # followed by ", "): the app's role, and the timeouts when start-up options are off.
+    transaction_settings: str = ""
     # When it was checked in (the idle ping), when its current statement started (slow log).
     idle_since: float | None = None
     statement_started: float | None = None

@@ -28,20 +28,39 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def connect_args(settings: Settings) -> dict[str, Any]:
-    """libpq options applied when each connection opens: no extra round trip per checkout."""
-    options = (
-        f"-c statement_timeout={settings.db_statement_timeout_ms}"
-        f" -c lock_timeout={settings.db_lock_timeout_ms}"
-        f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"
-        " -c timezone=UTC"
-    )
+def _session_settings(settings: Settings) -> list[tuple[str, str]]:
+    settings_list = [
+        ("statement_timeout", str(settings.db_statement_timeout_ms)),
+        ("lock_timeout", str(settings.db_lock_timeout_ms)),
+        ("idle_in_transaction_session_timeout", str(IDLE_IN_TRANSACTION_TIMEOUT_MS)),
+        ("timezone", "UTC"),
+    ]
     if settings.db_app_role:
-        options += f" -c role={settings.db_app_role}"
+        settings_list.append(("role", settings.db_app_role))
+    return settings_list
+
+
+def transaction_settings_sql(settings: Settings) -> str:
+    """What each unit of work's transaction sets first, in its first statement's round trip:
+    always the app's role (so row-level security binds the app even where a pooler dropped
+    the start-up options and the login user could bypass it); the timeouts too when the
+    start-up options are off (DB_STARTUP_OPTIONS=false). SET LOCAL semantics: the pooled
+    connection carries nothing of it after the transaction. Values are the settings' own,
+    held to digits and [a-z0-9_] by their validation."""
+    wanted = _session_settings(settings)
+    if settings.db_startup_options:
+        wanted = [(name, value) for name, value in wanted if name == "role"]
+    return "".join(f"set_config('{name}', '{value}', true), " for name, value in wanted)
+
+
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """libpq options applied when each connection opens: no extra round trip per checkout
+    (none with DB_STARTUP_OPTIONS=false, for a pooler that refuses them)."""
+    options = " ".join(f"-c {name}={value}" for name, value in _session_settings(settings))
     return {
         "connect_timeout": settings.db_connect_timeout,
         "application_name": settings.db_application_name,
-        "options": options,
+        **({"options": options} if settings.db_startup_options else {}),
         # A peer that vanished without a FIN is noticed in ~40 s instead of hours.
         "keepalives": 1,
         "keepalives_idle": 10,
@@ -82,12 +101,14 @@ def build_engine(settings: Settings) -> Engine:
         json_deserializer=orjson.loads,
     )
     policy = PreparedPolicy(settings.db_prepared_statements)
+    per_transaction = transaction_settings_sql(settings)
 
     @event.listens_for(engine, "connect")
     def _adopt(dbapi_connection: Any, record: Any) -> None:
         state = dbapi_state(dbapi_connection)
         state.policy = policy  # one policy per engine, on each connection
         state.pipelined = settings.db_pipeline
+        state.transaction_settings = per_transaction
 
     _install_slow_query_log(engine, settings.db_slow_query_ms)
     install_transactions(engine)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from backend.core.connection import state_of
 from backend.core.preamble import Preamble, set_preamble
 from backend.core.principal import Principal
 from backend.core.transaction import (
@@ -22,12 +23,18 @@ from backend.core.transaction import (
 from backend.core.unit_session import UnitSession
 
 
-def _context_sql(tenant: str, bypass: str, key: str | None, read_only: bool) -> tuple[str, str]:
+def _context_sql(
+    tenant: str, bypass: str, key: str | None, settings_sql: str, read_only: bool
+) -> tuple[str, str]:
     """(SQL for the first statement, SQL for the context alone)."""
     # Literals, not parameters: the preamble rides in front of statements of any paramstyle.
-    # Every value is our own (a UUID's text, 'on' or 'off'), never the client's.
+    # Every value is our own (a UUID's text, 'on' or 'off', the engine's settings), never the
+    # client's. The engine's transaction settings come first (the app's role, and the
+    # timeouts where start-up options are off: backend/core/engine.py), so the transaction
+    # runs as the app's role whatever the connection logged in as and whatever start-up
+    # options a pooler dropped.
     context = (
-        f"SELECT set_config('app.tenant_id', '{tenant}', true), "
+        f"SELECT {settings_sql}set_config('app.tenant_id', '{tenant}', true), "
         f"set_config('app.bypass_rls', '{bypass}', true)"
     )
     if read_only:
@@ -55,7 +62,8 @@ def arm_context(conn: Connection, context: dict[str, Any], read_only: bool) -> P
     """The preamble of a new transaction on `conn`: the RLS context (and key check) in front
     of its first statement, after BEGIN when we drive the transaction; on a read-only unit's
     autocommit connection, the context again in front of every later statement."""
-    first, repeat = _context_sql(**context, read_only=read_only)
+    settings_sql = state_of(conn).transaction_settings
+    first, repeat = _context_sql(**context, settings_sql=settings_sql, read_only=read_only)
     if read_only and in_autocommit(conn):
         return set_preamble(conn, first, repeat)
     return set_preamble(conn, begin_sql(conn, first))

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from backend.core.database import Database
+from backend.core.config import Settings
+from backend.core.database import Database, create_database
 from backend.core.principal import Principal
 from backend.models import AuditLog, Bet, Strategy
 from backend.repositories.unit_of_work import UnitOfWork
@@ -124,6 +125,39 @@ def test_row_level_security_hides_rows_from_an_unfiltered_query(
     with db.engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM strategies")) == 0
         assert conn.scalar(text("SELECT count(*) FROM bets")) == 0
+
+
+def test_isolation_holds_without_start_up_options_for_a_superuser_login(
+    settings: Settings, world: dict[str, Any]
+) -> None:
+    """As behind a pooler that drops (or refuses) libpq start-up options: the test database
+    logs in as the superuser `postgres`, and with DB_STARTUP_OPTIONS=false the connection
+    carries no role and no timeouts. Each unit of work's transaction still runs as the app's
+    role, with the configured timeouts, and row-level security binds it."""
+    bare = create_database(settings.model_copy(update={"db_startup_options": False}))
+    b_tenant = uuid.UUID(world["b_tenant"]["id"])
+    b_principal = Principal(kind="tenant", actor="probe", tenant_id=b_tenant)
+    try:
+        with bare.engine.connect() as conn:  # outside a unit of work: the login user
+            assert conn.scalar(text("SELECT current_user")) == "postgres"
+            assert conn.scalar(text("SHOW statement_timeout")) == "0"
+        for read_only in (False, True):
+            with UnitOfWork(bare.session_factory, b_principal, read_only=read_only) as uow:
+                assert uow.session.scalar(text("SELECT current_user")) == "oddsdesk_app"
+                timeout = uow.session.scalar(
+                    text("SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")
+                )
+                assert timeout == str(settings.db_statement_timeout_ms)  # in ms
+                assert uow.session.scalars(select(Strategy)).all() == []  # A's are hidden
+                assert uow.session.scalars(select(Bet)).all() == []
+        a_principal = Principal(
+            kind="tenant", actor="owner", tenant_id=uuid.UUID(world["a_tenant"]["id"])
+        )
+        with UnitOfWork(bare.session_factory, a_principal, read_only=True) as uow:
+            ids = [str(s.id) for s in uow.session.scalars(select(Strategy)).all()]
+            assert ids == [world["strategy"]["id"]]
+    finally:
+        bare.dispose()
 
 
 def test_read_only_units_scope_every_statement_and_refuse_writes(
