@@ -33,6 +33,7 @@ from backend.core.database import Database, create_database
 from backend.core.engine import direct_connection
 from backend.core.event_notifier import EventNotifier
 from backend.core.logging import configure_logging
+from backend.core.metrics import mark_worker
 from backend.core.ratelimit import RateLimiter
 from backend.repositories.cursor import use_keys
 from backend.services.auth import DatabaseKeyResolver
@@ -93,6 +94,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    mark_worker()
     app.state.db = database
     app.state.admin_key = admin_key
     app.state.caches = caches

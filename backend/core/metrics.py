@@ -6,9 +6,24 @@ bounded. Each worker process serves its own numbers.
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+# Which worker process answered this scrape: with --workers N, each serves its own numbers,
+# and a scraper (or an operator) tells them apart by this label.
+WORKER = Gauge(
+    "oddsdesk_worker_info", "The worker process serving these metrics", ["pid"], registry=REGISTRY
+)
+
+
+def mark_worker() -> None:
+    """Label this process's metrics with its pid (called where the app is built, in each
+    worker process)."""
+    WORKER.labels(pid=str(os.getpid())).set(1)
+
 
 HTTP_REQUESTS = Counter(
     "oddsdesk_http_requests_total",
