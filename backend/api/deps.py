@@ -16,6 +16,7 @@ from backend.core.config import Settings
 from backend.core.database import Database
 from backend.core.errors import InvalidInput
 from backend.core.principal import Principal
+from backend.core.replica import reader_key
 from backend.core.versioning import ExpectedVersion
 from backend.repositories.unit_of_work import UnitOfWork
 
@@ -78,32 +79,57 @@ def get_database(request: Request) -> Database:
     return db
 
 
-async def get_uow(
-    request: Request,
-    principal: PrincipalDep,
-    x_change_reason: Annotated[
-        Annotated[str, SchemaExtra(maxLength=MAX_REASON)] | None,
-        Header(description="Stored as the audit entries' change_reason (up to 500 characters)"),
-    ] = None,
-) -> UnitOfWork:
-    """A Unit of Work for this request, not yet begun: services open and commit it.
+ChangeReason = Annotated[
+    Annotated[str, SchemaExtra(maxLength=MAX_REASON)] | None,
+    Header(description="Stored as the audit entries' change_reason (up to 500 characters)"),
+]
 
-    GET and HEAD requests get a read-only unit (autocommit statements, no BEGIN/ROLLBACK
-    round trips, and PostgreSQL refuses any write it would attempt)."""
+
+def _unit(
+    request: Request, principal: Principal, x_change_reason: str | None, *, replica_reads: bool
+) -> UnitOfWork:
     reason = x_change_reason.strip() if x_change_reason else None
     if reason and len(reason) > MAX_REASON:
         raise InvalidInput(
             f"X-Change-Reason is longer than {MAX_REASON} characters",
             loc=("header", "x-change-reason"),
         )
+    db: Database = request.app.state.db
+    read_only = request.method in SAFE_METHODS
+    caches, replica = request.app.state.caches, db.replica
+    if replica is not None and read_only:
+        if replica_reads and replica.serves(reader_key(principal)):
+            caches = None  # a cache is only ever filled from the primary
+        else:
+            replica = None
     return UnitOfWork(
-        request.app.state.db.session_factory,
+        db.session_factory,
         principal,
         request_id=request.state.request_id,
         change_reason=reason or None,
-        caches=request.app.state.caches,
-        read_only=request.method in SAFE_METHODS,
+        caches=caches,
+        read_only=read_only,
+        replica=replica,
     )
+
+
+async def get_uow(
+    request: Request, principal: PrincipalDep, x_change_reason: ChangeReason = None
+) -> UnitOfWork:
+    """A Unit of Work for this request, not yet begun: services open and commit it.
+
+    GET and HEAD requests get a read-only unit (autocommit statements, no BEGIN/ROLLBACK
+    round trips, and PostgreSQL refuses any write it would attempt), always on the primary;
+    a writing unit tells the replica router (if any) where its commit left the WAL."""
+    return _unit(request, principal, x_change_reason, replica_reads=False)
+
+
+async def get_replica_uow(
+    request: Request, principal: PrincipalDep, x_change_reason: ChangeReason = None
+) -> UnitOfWork:
+    """As `get_uow`, but a read may go to the replica (DATABASE_REPLICA_URL) while it is
+    healthy and has replayed this principal's own last write (core/replica.py)."""
+    return _unit(request, principal, x_change_reason, replica_reads=True)
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -113,6 +139,8 @@ def get_app_settings(request: Request) -> Settings:
 
 
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_uow)]
+# Routes whose reads a replica may serve (reads of a principal after its own write excepted).
+ReplicaUnitOfWorkDep = Annotated[UnitOfWork, Depends(get_replica_uow)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
 
     # Database: DATABASE_URL wins over the parts.
     database_url: SecretStr | None = None
+    # A streaming replica for the routes that may read from one (README, Read replicas); its
+    # replay position is polled every REPLICA_POLL_MS.
+    database_replica_url: SecretStr | None = None
+    replica_poll_ms: int = Field(default=100, ge=10, le=10_000)
     db_host: str = "127.0.0.1"
     db_port: int = Field(default=5432, ge=1, le=65535)
     db_user: str = "postgres"
@@ -123,7 +127,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     log_format: LogFormat = LogFormat.text
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_replica_url")
     @classmethod
     def _parse_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():

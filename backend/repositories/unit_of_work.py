@@ -17,6 +17,7 @@ from backend.core.db_errors import sqlstate
 from backend.core.plain_sql import flush_preamble
 from backend.core.preamble import Preamble
 from backend.core.principal import Principal
+from backend.core.replica import ReplicaRouter, lsn_value, reader_key
 from backend.core.transaction import drives_transactions
 from backend.core.unit_session import UnitSession
 from backend.models.base import Base
@@ -82,8 +83,13 @@ class UnitOfWork:
         change_reason: str | None = None,
         caches: Caches | None = None,
         read_only: bool = False,
+        replica: ReplicaRouter | None = None,
     ) -> None:
         self._session_factory = session_factory
+        # A read-only unit reads from this replica while it serves the principal (else from
+        # the primary); a writing unit tells it the LSN of each commit (core/replica.py).
+        self.replica = replica
+        self._on_replica = False  # the current attempt reads from the replica
         bind = session_factory.kw.get("bind")
         # The pool the unit takes its own connection from (None: a session bound to a given
         # connection, as the integration tests' outer transaction).
@@ -149,9 +155,28 @@ class UnitOfWork:
             return transaction_connection(self.session)
         if not self._open:
             raise RuntimeError("UnitOfWork is not open: use `with uow:`")
-        conn, self._preamble = open_with_context(self._engine, self._context, self.read_only)
+        conn, self._preamble = self._open_connection()
         self._connection = conn
         return conn
+
+    @property
+    def principal_key(self) -> str:
+        return reader_key(self.principal)
+
+    def _open_connection(self) -> tuple[Connection, Preamble]:
+        assert self._engine is not None
+        replica = self.replica
+        self._on_replica = False
+        if self.read_only and replica is not None and replica.serves(self.principal_key):
+            try:
+                opened = open_with_context(replica.engine, self._context, self.read_only)
+            except DBAPIError:
+                replica.failed()  # down: this read and the next ones go to the primary
+                log.warning("replica connection failed; reading from the primary")
+            else:
+                self._on_replica = True
+                return opened
+        return open_with_context(self._engine, self._context, self.read_only)
 
     def _open_session(self) -> UnitSession:
         # On the unit's connection (its transaction, which the session then owns: its commit
@@ -263,6 +288,8 @@ class UnitOfWork:
                 if drives_transactions(conn):
                     conn.begin()
                 self._preamble = arm_context(conn, self._context, read_only=False)
+        if self.replica is not None and not self.read_only:
+            self._note_commit_lsn()
         self._committed = True
         callbacks, self._on_commit = self._on_commit, []
         for callback in callbacks:
@@ -270,6 +297,33 @@ class UnitOfWork:
                 callback()
             except Exception:  # the data is committed; a failed hook must not undo the answer
                 log.exception("after-commit hook failed")
+
+    def _note_commit_lsn(self) -> None:
+        """Tell the replica router where the primary's WAL stood after this commit: the
+        principal reads from the primary until the replica has replayed that far. On the
+        DBAPI connection itself, outside any transaction (no preamble, no BEGIN); a failure
+        here leaves the commit as it is and routes the principal to the primary."""
+        assert self.replica is not None
+        conn = self._connection
+        if conn is None and self._session is not None:
+            conn = self._session.current_connection
+        try:
+            if conn is None:
+                raise RuntimeError("no connection")
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            cursor = dbapi.cursor()
+            try:
+                cursor.execute("SELECT pg_current_wal_lsn()::text")
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+            if row is None:
+                raise RuntimeError("no LSN")
+            self.replica.wrote(self.principal_key, lsn_value(row[0]))
+        except Exception:
+            log.warning("commit LSN unknown; reads stay on the primary a while", exc_info=True)
+            self.replica.pin(self.principal_key)
 
     def rollback(self) -> None:
         if self._session is not None:
@@ -316,7 +370,14 @@ class UnitOfWork:
                 refused = key_error(exc)
                 if refused is not None:
                     raise refused from exc
-                if attempt == MAX_ATTEMPTS or not retryable(exc, began=self._first_done):
+                replica_lost = self._on_replica and exc.connection_invalidated
+                if replica_lost and self.replica is not None:
+                    # The replica died under this read (which wrote nothing: it may always run
+                    # again): the retry, and the next reads until the router sees the replica
+                    # again, go to the primary.
+                    self.replica.failed()
+                again = replica_lost or retryable(exc, began=self._first_done)
+                if attempt == MAX_ATTEMPTS or not again:
                     raise
                 log.info(
                     "retrying unit of work", extra={"attempt": attempt, "sqlstate": sqlstate(exc)}

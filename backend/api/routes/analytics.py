@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from backend.api.deps import AdminDep, UnitOfWorkDep
+from backend.api.deps import AdminDep, ReplicaUnitOfWorkDep, UnitOfWorkDep
 from backend.api.docs import responses
 from backend.api.responses import json_response
 from backend.api.routing import ApiRoute
@@ -29,7 +29,7 @@ def recompute(uow: UnitOfWorkDep, _: AdminDep) -> Response:
 
 
 @router.get("/v1/teams/{team_id}/profile", response_model=ProfileRead, responses=responses(404))
-async def team_profile(team_id: int, uow: UnitOfWorkDep) -> Response:
+async def team_profile(team_id: int, uow: ReplicaUnitOfWorkDep) -> Response:
     """A team's record over finished matches (404 before the first recompute that saw it)."""
     # A cache hit is answered on the event loop; anything else runs in the threadpool.
     found = service.cached_profile(uow, team_id)
@@ -56,7 +56,7 @@ async def team_profile(team_id: int, uow: UnitOfWorkDep) -> Response:
     "/v1/analytics/head-to-head", response_model=HeadToHeadRead, responses=responses(404, 422)
 )
 def head_to_head(
-    uow: UnitOfWorkDep,
+    uow: ReplicaUnitOfWorkDep,
     team_a: Annotated[int, Query()],
     team_b: Annotated[int, Query()],
 ) -> Response:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from backend.api.deps import PageDep, TenantDep, UnitOfWorkDep
+from backend.api.deps import PageDep, ReplicaUnitOfWorkDep, TenantDep
 from backend.api.docs import responses
 from backend.api.responses import PRIVATE, page_response
 from backend.api.routing import ApiRoute
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=ApiRoute)
 
 @router.get("", response_model=PageOf[AuditRead], responses=responses(403, 422))
 def list_audit(
-    uow: UnitOfWorkDep,
+    uow: ReplicaUnitOfWorkDep,
     page: PageDep,
     principal: TenantDep,
     entity_type: Annotated[EntityType | None, Query()] = None,

@@ -8,7 +8,14 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from backend.api.deps import IdempotencyKeyDep, PageDep, SettingsDep, TenantDep, UnitOfWorkDep
+from backend.api.deps import (
+    IdempotencyKeyDep,
+    PageDep,
+    ReplicaUnitOfWorkDep,
+    SettingsDep,
+    TenantDep,
+    UnitOfWorkDep,
+)
 from backend.api.docs import responses
 from backend.api.responses import JSON, PRIVATE, page_response, resource_response
 from backend.api.routing import ApiRoute
@@ -57,7 +64,7 @@ def place(
 
 @router.get("", response_model=PageOf[BetRead], responses=responses(403, 422))
 def list_bets(
-    uow: UnitOfWorkDep,
+    uow: ReplicaUnitOfWorkDep,
     page: PageDep,
     _: TenantDep,
     strategy_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -70,7 +77,7 @@ def list_bets(
 
 
 @router.get("/{bet_id}", response_model=BetRead, responses=responses(403, 404))
-def get_bet(bet_id: uuid.UUID, uow: UnitOfWorkDep, _: TenantDep) -> Response:
+def get_bet(bet_id: uuid.UUID, uow: ReplicaUnitOfWorkDep, _: TenantDep) -> Response:
     """Get one of your bets."""
     bet = crud.get(uow, lambda u: u.bets, bet_id)
     return resource_response(BetRead.model_validate(bet), version=None, headers=PRIVATE)

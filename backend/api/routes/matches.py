@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, UnitOfWorkDep
+from backend.api.deps import (
+    AdminDep,
+    IfMatchDep,
+    OptionalIfMatchDep,
+    PageDep,
+    ReplicaUnitOfWorkDep,
+    UnitOfWorkDep,
+)
 from backend.api.docs import responses
 from backend.api.responses import json_response, page_response, resource_response
 from backend.api.routing import ApiRoute
@@ -43,7 +50,7 @@ def create_match(body: MatchCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response
 
 @router.get("", response_model=PageOf[MatchRead], responses=responses(422))
 def list_matches(
-    uow: UnitOfWorkDep,
+    uow: ReplicaUnitOfWorkDep,
     page: PageDep,
     team_id: Annotated[int | None, Query(description="Home or away team")] = None,
     league: Annotated[ShortText | None, Query()] = None,
@@ -67,7 +74,7 @@ def list_matches(
 
 
 @router.get("/{match_id}", response_model=MatchRead, responses=responses(404))
-def get_match(match_id: int, uow: UnitOfWorkDep) -> Response:
+def get_match(match_id: int, uow: ReplicaUnitOfWorkDep) -> Response:
     """Get one match."""
     match = crud.get(uow, matches, match_id, WITH_TEAMS)
     return resource_response(MatchRead.model_validate(match), version=match.version)

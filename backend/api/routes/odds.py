@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from backend.api.deps import AdminDep, PageDep, UnitOfWorkDep
+from backend.api.deps import AdminDep, PageDep, ReplicaUnitOfWorkDep, UnitOfWorkDep
 from backend.api.docs import responses
 from backend.api.problems import ApiProblem
 from backend.api.responses import items_response, json_response, page_response
@@ -72,7 +72,7 @@ async def ingest_batch(request: Request, uow: UnitOfWorkDep, _: AdminDep) -> Res
 )
 def latest_odds(
     match_id: int,
-    uow: UnitOfWorkDep,
+    uow: ReplicaUnitOfWorkDep,
     at: Annotated[Timestamp | None, Query(description="RFC 3339 with offset; default now")] = None,
 ) -> Response:
     """The latest price per (bookmaker, market, selection, line) captured at or before `at`."""
@@ -82,7 +82,7 @@ def latest_odds(
 @router.get(
     "/v1/matches/{match_id}/closing-odds", response_model=SnapshotList, responses=responses(404)
 )
-def closing_odds(match_id: int, uow: UnitOfWorkDep) -> Response:
+def closing_odds(match_id: int, uow: ReplicaUnitOfWorkDep) -> Response:
     """The latest price per (bookmaker, market, selection, line) at kickoff: the closing
     line."""
     return items_response(service.closing_odds(uow, match_id))
@@ -95,7 +95,7 @@ def closing_odds(match_id: int, uow: UnitOfWorkDep) -> Response:
 )
 def odds_history(
     match_id: int,
-    uow: UnitOfWorkDep,
+    uow: ReplicaUnitOfWorkDep,
     page: PageDep,
     bookmaker_id: Annotated[int | None, Query()] = None,
     market: Annotated[Market | None, Query()] = None,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from backend.api.deps import IfMatchDep, PageDep, TenantDep, UnitOfWorkDep
+from backend.api.deps import IfMatchDep, PageDep, ReplicaUnitOfWorkDep, TenantDep, UnitOfWorkDep
 from backend.api.docs import responses
 from backend.api.responses import PRIVATE, json_response, page_response, resource_response
 from backend.api.routing import ApiRoute
@@ -55,7 +55,7 @@ def create_strategy(body: StrategyCreate, uow: UnitOfWorkDep, _: TenantDep) -> R
 
 @router.get("/v1/strategies", response_model=PageOf[StrategyRead], responses=responses(403, 422))
 def list_strategies(
-    uow: UnitOfWorkDep,
+    uow: ReplicaUnitOfWorkDep,
     page: PageDep,
     _: TenantDep,
     status: Annotated[StrategyStatus | None, Query()] = None,
@@ -68,7 +68,7 @@ def list_strategies(
 @router.get(
     "/v1/strategies/{strategy_id}", response_model=StrategyRead, responses=responses(403, 404)
 )
-def get_strategy(strategy_id: uuid.UUID, uow: UnitOfWorkDep, _: TenantDep) -> Response:
+def get_strategy(strategy_id: uuid.UUID, uow: ReplicaUnitOfWorkDep, _: TenantDep) -> Response:
     """Get one of your strategies."""
     return _one(crud.get(uow, service.strategies, strategy_id))
 
@@ -142,7 +142,9 @@ def resume_strategy(
     response_model=PerformanceRead,
     responses=responses(403, 404),
 )
-def strategy_performance(strategy_id: uuid.UUID, uow: UnitOfWorkDep, _: TenantDep) -> Response:
+def strategy_performance(
+    strategy_id: uuid.UUID, uow: ReplicaUnitOfWorkDep, _: TenantDep
+) -> Response:
     """Bets, money, ROI and closing-line value of one strategy."""
     perf = service.performance(uow, strategy_id)
     return json_response(PerformanceRead.model_validate(perf), headers=PRIVATE)
@@ -150,7 +152,7 @@ def strategy_performance(strategy_id: uuid.UUID, uow: UnitOfWorkDep, _: TenantDe
 
 @router.get("/v1/leaderboard", response_model=Leaderboard, responses=responses(403, 422))
 async def leaderboard(
-    uow: UnitOfWorkDep,
+    uow: ReplicaUnitOfWorkDep,
     _: TenantDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
