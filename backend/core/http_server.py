@@ -7,6 +7,7 @@ LimitedHttpToolsProtocol enforces the header size, header count, header and body
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
@@ -63,7 +64,14 @@ def serve(config: uvicorn.Config) -> None:
     server = uvicorn.Server(config=config)
     try:
         if config.workers > 1:
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            sockets = [config.bind_socket()]
+            if "target" in inspect.signature(Multiprocess).parameters:
+                # Older uvicorn releases (0.30 among them, the lowest pyproject allows) run a
+                # given target in each worker, as uvicorn.run passes the server's run; newer
+                # ones build each worker's server themselves.
+                Multiprocess(config, target=server.run, sockets=sockets).run()  # type: ignore[call-arg]
+            else:
+                Multiprocess(config, sockets=sockets).run()
         else:
             server.run()
     except KeyboardInterrupt:
