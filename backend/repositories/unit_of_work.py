@@ -29,6 +29,7 @@ from backend.repositories.bets import BetRepository
 from backend.repositories.context import arm_context, context_of, open_with_context
 from backend.repositories.idempotency import IdempotencyRepository
 from backend.repositories.imports import ImportRepository
+from backend.repositories.jobs import JobRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
 from backend.repositories.registry import plain, tenant
@@ -64,6 +65,7 @@ class UnitOfWork:
     tenants = plain(TenantRecordRepository)
     api_keys = plain(ApiKeyRepository)
     backtests = plain(BacktestRepository)
+    jobs = plain(JobRepository)
     # Tenant-scoped: built with the principal's tenant; NotATenant for anyone else.
     strategies = tenant(StrategyRepository)
     bets = tenant(BetRepository)

@@ -12,6 +12,7 @@ Create Date: 2026-12-06 23:00:00+00:00
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -39,11 +40,11 @@ def _entity_check(entities: tuple[str, ...]) -> None:
     )
 
 
-def _tenant_id() -> sa.Column[object]:
+def _tenant_id() -> sa.Column[Any]:
     return sa.Column("tenant_id", sa.Uuid(), nullable=False)
 
 
-def _created_at(name: str = "created_at") -> sa.Column[object]:
+def _created_at(name: str = "created_at") -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False)
 
 
