@@ -41,6 +41,17 @@ _ENQUEUE = text("""
  RETURNING id
 """).bindparams(bindparam("payload", type_=JSONB))
 
+# Redelivery: a live job under the key is brought forward, with a fresh budget if queued.
+_ENQUEUE_NOW = text("""
+    INSERT INTO jobs (kind, payload, max_attempts, unique_key)
+    VALUES (:kind, :payload, :max_attempts, :unique_key)
+    ON CONFLICT (unique_key) WHERE status = 'queued' OR status = 'running' DO UPDATE
+       SET run_at = least(jobs.run_at, now()),
+           attempts = CASE WHEN jobs.status = 'queued' THEN 0 ELSE jobs.attempts END,
+           max_attempts = EXCLUDED.max_attempts
+ RETURNING id
+""").bindparams(bindparam("payload", type_=JSONB))
+
 # Finishing is fenced on the lease: a worker that lost its lease (it stalled past it and
 # another worker claimed the job) changes nothing.
 _DONE = text("""
@@ -123,6 +134,18 @@ class JobRepository(SqlRepository):
             .first()
         )
         return None if row is None else int(row[0])
+
+    def enqueue_now(
+        self, kind: str, payload: Mapping[str, Any], *, unique_key: str, max_attempts: int
+    ) -> int:
+        """A job due now under `unique_key`: new, or the live one brought forward."""
+        params = {
+            "kind": kind,
+            "payload": dict(payload),
+            "unique_key": unique_key,
+            "max_attempts": max_attempts,
+        }
+        return int(self.connection().execute(_ENQUEUE_NOW, params).scalar_one())
 
     def claim(
         self, worker: str, n: int, lease_s: float, kinds: Sequence[str] | None = None

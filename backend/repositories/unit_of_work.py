@@ -27,6 +27,7 @@ from backend.repositories.audit_log import AuditRepository, TenantAuditRepositor
 from backend.repositories.backtests import BacktestRepository
 from backend.repositories.bets import BetRepository
 from backend.repositories.context import arm_context, context_of, open_with_context
+from backend.repositories.event_fanout import EventFanOutRepository
 from backend.repositories.idempotency import IdempotencyRepository
 from backend.repositories.imports import ImportRepository
 from backend.repositories.jobs import JobRepository
@@ -38,6 +39,8 @@ from backend.repositories.settlement import SettlementRepository
 from backend.repositories.sql import transaction_connection
 from backend.repositories.strategies import StrategyRepository
 from backend.repositories.tenancy import ApiKeyRepository, TenantRecordRepository
+from backend.repositories.webhook_sending import WebhookSendingRepository
+from backend.repositories.webhooks import WebhookDeliveryRepository, WebhookEndpointRepository
 
 log = logging.getLogger("oddsdesk.uow")
 
@@ -66,11 +69,15 @@ class UnitOfWork:
     api_keys = plain(ApiKeyRepository)
     backtests = plain(BacktestRepository)
     jobs = plain(JobRepository)
+    event_fanout = plain(EventFanOutRepository)
+    webhook_sending = plain(WebhookSendingRepository)
     # Tenant-scoped: built with the principal's tenant; NotATenant for anyone else.
     strategies = tenant(StrategyRepository)
     bets = tenant(BetRepository)
     idempotency = tenant(IdempotencyRepository)
     tenant_audit_log = tenant(TenantAuditRepository)
+    webhook_endpoints = tenant(WebhookEndpointRepository)
+    webhook_deliveries = tenant(WebhookDeliveryRepository)
 
     def __init__(
         self,
