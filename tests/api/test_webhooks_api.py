@@ -12,7 +12,8 @@ from sqlalchemy import Engine, text
 from tests.helpers import assert_problem, make_tenant
 from tests.webhook_events import insert_events
 
-URL = "https://hooks.example.com/oddsdesk"
+# Nothing listens there: a worker running meanwhile gets "connection refused" at once.
+URL = "http://127.0.0.1:9/oddsdesk"
 
 
 def _create(client: TestClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
