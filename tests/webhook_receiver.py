@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,9 @@ class Receiver:
     secret: str | None = None  # set once the endpoint is created
     fail_first: int = 0
     always_fail: bool = False
+    delay_s: float = 0.0  # how long each answer takes
+    # Called with the number of requests so far, before the answer is sent.
+    on_request: Callable[[int], None] | None = None
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -40,10 +44,15 @@ class Receiver:
                 verified = True
             except Exception:
                 verified = False
+        if self.delay_s:
+            time.sleep(self.delay_s)
         with self.lock:
             failing = self.always_fail or len(self.requests) < self.fail_first
             status = 500 if failing else 204
             self.requests.append(Received(headers, json.loads(raw), verified, status))
+            count = len(self.requests)
+        if self.on_request is not None:
+            self.on_request(count)
         return status
 
     @property
