@@ -155,6 +155,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _lease_outlasts_a_delivery(self) -> Self:
+        # A lease shorter than one HTTP attempt would let a second worker send a delivery
+        # that is still in flight.
+        if self.job_lease_s <= self.webhook_timeout_s:
+            raise ValueError("JOB_LEASE_S must be longer than WEBHOOK_TIMEOUT_S")
+        return self
+
+    @model_validator(mode="after")
     def _production_guards(self) -> Self:
         key = self.admin_api_key.get_secret_value() if self.admin_api_key else ""
         if self.admin_api_key is not None and not key.strip():
