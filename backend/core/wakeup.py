@@ -24,6 +24,7 @@ class Wakeup:
         self._connect = connect
         self._channels = tuple(channels)
         self._conn: Any = None
+        self._down = False  # logged once per outage
         # A self-pipe: interrupt() (safe in a signal handler) ends the current wait at once.
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
@@ -53,6 +54,7 @@ class Wakeup:
     def _listening(self) -> Any:
         if self._conn is not None:
             return self._conn
+        conn = None
         try:
             conn = self._connect()
             conn.autocommit = True
@@ -60,8 +62,16 @@ class Wakeup:
                 for channel in self._channels:
                     cur.execute(f"LISTEN {channel}")
         except Exception as exc:
-            log.warning("cannot listen for work; polling", extra={"error": type(exc).__name__})
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            if not self._down:
+                log.warning("cannot listen for work; polling", extra={"error": type(exc).__name__})
+                self._down = True
             return None
+        if self._down:
+            log.info("listening for work again")
+            self._down = False
         self._conn = conn
         return conn
 

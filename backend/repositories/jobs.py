@@ -79,6 +79,11 @@ _DEAD = text("""
      WHERE id = :id AND status = 'running' AND leased_by = :worker
 """)
 
+_RENEW = text("""
+    UPDATE jobs SET leased_until = now() + make_interval(secs => :lease_s)
+     WHERE id = :id AND status = 'running' AND leased_by = :worker
+""")
+
 _RELEASE = text("""
     UPDATE jobs
        SET status = 'queued', attempts = greatest(attempts - 1, 0), leased_by = NULL,
@@ -176,6 +181,10 @@ class JobRepository(SqlRepository):
 
     def dead(self, job: ClaimedJob, error: str) -> bool:
         return self._fenced(_DEAD, job, error=error)
+
+    def renew(self, job: ClaimedJob, lease_s: float) -> bool:
+        """Extend the lease of a job still running; False: it was lost."""
+        return self._fenced(_RENEW, job, lease_s=lease_s)
 
     def release(self, worker: str, ids: Sequence[int]) -> int:
         """Give back claimed jobs not started (a stopping worker), their attempt not spent."""

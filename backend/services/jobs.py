@@ -82,6 +82,13 @@ def failed(uow: UnitOfWork, job: ClaimedJob, error: str, base_s: float, max_s: f
 
 
 @use_case
+def renew(uow: UnitOfWork, job: ClaimedJob, lease_s: float) -> bool:
+    renewed = uow.jobs.renew(job, lease_s)
+    uow.commit()
+    return renewed
+
+
+@use_case
 def release(uow: UnitOfWork, worker: str, ids: Sequence[int]) -> int:
     released = uow.jobs.release(worker, ids)
     uow.commit()

@@ -62,7 +62,7 @@ def post(client: httpx.Client, delivery: Outgoing) -> AttemptResult:
         code = response.status_code
         if not 200 <= code < 300:
             error = f"HTTP {code}"
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         error = f"{type(exc).__name__}: {exc}"[:ERROR_CHARS] or type(exc).__name__
     return AttemptResult(code, error, round((time.monotonic() - started) * 1000))
 

@@ -15,7 +15,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
 
@@ -97,6 +98,30 @@ class Worker:
         }
         self._stopping = threading.Event()
         self._scheduled_at = float("-inf")
+
+    @contextmanager
+    def _lease_kept(self, job: ClaimedJob) -> Iterator[None]:
+        """Renew the job's lease every third of JOB_LEASE_S while it runs, so a job longer
+        than its lease is not claimed again by another worker; a killed worker renews
+        nothing, and its job comes back within one lease."""
+        lease_s = self.settings.job_lease_s
+        done = threading.Event()
+
+        def keep() -> None:
+            while not done.wait(lease_s / 3):
+                try:
+                    if not jobs.renew(self.uow(), job, lease_s):
+                        return  # lost (or already finished)
+                except Exception:
+                    log.warning("lease not renewed", extra={"job_id": job.id})
+
+        keeper = threading.Thread(target=keep, daemon=True, name=f"lease-{job.id}")
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db.session_factory, system("worker"))
@@ -181,7 +206,8 @@ class Worker:
             jobs.failed(self.uow(), job, f"no handler for {job.kind}", 0, 0)
             return
         try:
-            handler(self.uow(), job)
+            with self._lease_kept(job):
+                handler(self.uow(), job)
         except Exception as exc:
             log.exception("job failed", extra={"job_id": job.id, "kind": job.kind})
             jobs.failed(

@@ -4,6 +4,7 @@ workers ask, run when due, queued again for their next run."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -116,3 +117,30 @@ def test_a_job_nobody_handles_is_dead_after_its_attempts(
     with raw_engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).one()
     assert (row.attempts, row.last_error) == (3, "no handler for no.such.kind")
+
+
+def test_a_job_longer_than_its_lease_keeps_it_while_it_runs(
+    raw_engine: Engine, db: Database, settings: Settings
+) -> None:
+    kind = "test.slow"
+    ran: list[int] = []
+
+    def slow(uow: UnitOfWork, job: Any) -> None:
+        time.sleep(2.0)  # more than three leases
+        ran.append(job.id)
+        jobs.done(uow, job)
+
+    with running_worker(settings, job_lease_s=0.6, webhook_timeout_s=0.5) as worker:
+        worker.handlers[kind] = slow
+        job_id = jobs.enqueue(UnitOfWork(db.session_factory, system("test")), kind, {})
+        wait_until(lambda: _jobs(raw_engine, kind)[-1].status == "running")
+        stolen = []
+        while not ran:
+            other = UnitOfWork(db.session_factory, system("test"))
+            stolen += jobs.claim(other, "thief", 1, 60, kinds=[kind])
+            time.sleep(0.05)
+    assert stolen == []
+    assert ran == [job_id]
+    with raw_engine.connect() as conn:
+        row = conn.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).one()
+    assert (row.status, row.attempts) == ("done", 1)
