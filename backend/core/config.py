@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     # Periodic jobs, scheduled once however many workers run (0: never).
     idempotency_purge_every_s: int = Field(default=3600, ge=0, le=10_000_000)
     analytics_recompute_every_s: int = Field(default=86_400, ge=0, le=10_000_000)
+    # Finished (done or dead) jobs are deleted this long after they finished, hourly (0: kept).
+    job_retention_s: int = Field(default=604_800, ge=0, le=1_000_000_000)
     # Webhook delivery: the HTTP timeout of one attempt, how many attempts (then `dead`), the
     # backoff between them (full jitter, as for jobs), and after how many failed attempts in a
     # row (no success between) an endpoint is disabled.

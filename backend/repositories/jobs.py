@@ -92,6 +92,13 @@ _RELEASE = text("""
 """)
 
 
+_PURGE = text("""
+    DELETE FROM jobs
+     WHERE (status = 'done' OR status = 'dead')
+       AND finished_at < now() - make_interval(secs => :older_than_s)
+""")
+
+
 @dataclass(frozen=True)
 class ClaimedJob:
     """A job as its worker holds it: `attempts` counts this one."""
@@ -191,6 +198,11 @@ class JobRepository(SqlRepository):
         if not ids:
             return 0
         result = self.connection().execute(_RELEASE, {"ids": list(ids), "worker": worker})
+        return int(result.rowcount or 0)
+
+    def purge_finished(self, older_than_s: float) -> int:
+        """Delete done and dead jobs that finished more than `older_than_s` ago."""
+        result = self.connection().execute(_PURGE, {"older_than_s": older_than_s})
         return int(result.rowcount or 0)
 
     def _fenced(self, statement: Any, job: ClaimedJob, **params: Any) -> bool:

@@ -38,6 +38,8 @@ CHANNELS = ("oddsdesk_jobs", "oddsdesk_events")
 LEADERBOARD = "leaderboard.refresh"
 ANALYTICS = "analytics.recompute"
 PURGE = "idempotency.purge"
+JOBS_PURGE = "jobs.purge"
+JOBS_PURGE_EVERY_S = 3600
 SCHEDULE_EVERY_S = 60.0  # how often a worker makes sure the periodic jobs exist
 
 Handler = Callable[[UnitOfWork, ClaimedJob], None]
@@ -74,6 +76,17 @@ def purge_idempotency(uow: UnitOfWork, job: ClaimedJob) -> None:
     log.info("purged expired idempotency records", extra={"deleted": deleted})
 
 
+def purge_jobs(retention_s: int) -> Handler:
+    @use_case
+    def purge(uow: UnitOfWork, job: ClaimedJob) -> None:
+        deleted = uow.jobs.purge_finished(retention_s)
+        uow.jobs.done(job)
+        uow.commit()
+        log.info("purged finished jobs", extra={"deleted": deleted})
+
+    return purge
+
+
 def recompute_analytics(uow: UnitOfWork, job: ClaimedJob) -> None:
     analytics.recompute(uow)  # commits on its own; running it twice is harmless
     jobs.done(uow, job)
@@ -95,6 +108,7 @@ class Worker:
             LEADERBOARD: refresh_leaderboard,
             ANALYTICS: recompute_analytics,
             PURGE: purge_idempotency,
+            JOBS_PURGE: purge_jobs(settings.job_retention_s),
         }
         self._stopping = threading.Event()
         self._scheduled_at = float("-inf")
@@ -174,6 +188,7 @@ class Worker:
             {
                 PURGE: self.settings.idempotency_purge_every_s,
                 ANALYTICS: self.settings.analytics_recompute_every_s,
+                JOBS_PURGE: JOBS_PURGE_EVERY_S if self.settings.job_retention_s else 0,
             },
         )
         self._scheduled_at = now

@@ -144,3 +144,28 @@ def test_a_job_longer_than_its_lease_keeps_it_while_it_runs(
     with raw_engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).one()
     assert (row.status, row.attempts) == ("done", 1)
+
+
+def test_finished_jobs_past_their_retention_are_deleted(
+    raw_engine: Engine, db: Database, settings: Settings
+) -> None:
+    kind = "test.retention"
+    uow = UnitOfWork(db.session_factory, system("test"))
+    old, recent, waiting = (jobs.enqueue(uow, kind, {}) for _ in range(3))
+    with raw_engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE jobs SET status = 'done', finished_at = now() - interval '2 days' "
+                "WHERE id = :old; UPDATE jobs SET status = 'dead', finished_at = now() "
+                "WHERE id = :recent; UPDATE jobs SET run_at = now() + interval '1 day' "
+                "WHERE id = :waiting; "
+                # Its hour has come (a worker of an earlier test may have scheduled it).
+                "UPDATE jobs SET run_at = now() WHERE kind = 'jobs.purge' AND status = 'queued'"
+            ),
+            {"old": old, "recent": recent, "waiting": waiting},
+        )
+    with running_worker(settings, job_retention_s=86_400):
+        wait_until(lambda: len(_jobs(raw_engine, kind)) == 2)
+    assert [j.status for j in _jobs(raw_engine, kind)] == ["dead", "queued"]
+    (purge,) = _jobs(raw_engine, "jobs.purge")
+    assert (purge.status, purge.repeat_s) == ("queued", 3600)
