@@ -131,6 +131,19 @@ def test_patch_needs_if_match_and_re_enabling_resets_failures(
         ),
         422,
     )
+    assert client.delete(path, headers=tenant_headers).status_code == 204
+    with raw_engine.connect() as conn:
+        trail = conn.execute(
+            text(
+                "SELECT action, changes FROM audit_log WHERE entity_type = 'webhook_endpoint' "
+                "AND entity_id = :id ORDER BY occurred_at, id"
+            ),
+            {"id": created["id"]},
+        ).all()
+    assert [t.action for t in trail] == ["create", "update", "update", "delete"]
+    assert trail[1].changes["status"] == ["active", "disabled"]
+    assert trail[2].changes["event_types"] == [[], ["match.result"]]
+    assert all("secret" not in t.changes for t in trail)
 
 
 def test_deliveries_attempts_redelivery_and_delete(

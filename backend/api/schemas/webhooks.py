@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
@@ -30,7 +30,7 @@ EventType = Literal[
     "match.cancelled",
     "odds.ingested",
 ]
-assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
+assert set(get_args(EventType)) == set(EVENT_TYPES)  # one list of event types
 EndpointStatus = Literal["active", "disabled"]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
 
