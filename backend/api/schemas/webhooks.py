@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Literal, get_args
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
@@ -13,6 +12,7 @@ from backend.api.schemas.common import (
     NulFree,
     OutputModel,
     PatchModel,
+    SchemaExtra,
     Storable,
     UtcDatetime,
 )
@@ -35,25 +35,22 @@ EndpointStatus = Literal["active", "disabled"]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
 
 
-def _http_url(value: str) -> str:
-    try:
-        parts = urlsplit(value)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        raise ValueError("must be an absolute http(s) URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise ValueError("must be an absolute http(s) URL")
-    if any(c.isspace() for c in value):
-        raise ValueError("must be an absolute http(s) URL (no spaces)")
-    return value
-
+# An absolute http(s) URL as RFC 3986 writes one: a host name (no credentials, no IP-literal),
+# an optional port 1-65535, a path, a query and a fragment, each of the characters RFC 3986
+# allows there (others percent-encoded). The JSON Schema states exactly this pattern.
+_PCT = "%[0-9A-Fa-f]{2}"
+_SUB = "A-Za-z0-9\\-._~!$&'()*+,;="
+_HOST = f"(?:[{_SUB}]|{_PCT})+"
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_PCHAR = f"(?:[{_SUB}:@]|{_PCT})"
+_TAIL = f"(?:[{_SUB}:@/?]|{_PCT})*"
+URL_PATTERN = f"^https?://{_HOST}(?::{_PORT})?(?:/{_PCHAR}*)*(?:[?]{_TAIL})?(?:#{_TAIL})?$"
 
 WebhookUrl = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    StringConstraints(min_length=1, max_length=2000, pattern=URL_PATTERN),
     Storable,
-    NulFree,
-    AfterValidator(_http_url),
+    SchemaExtra(format="uri"),
 ]
 EventTypes = Annotated[
     list[EventType],
