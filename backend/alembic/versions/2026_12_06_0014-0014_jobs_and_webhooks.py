@@ -249,6 +249,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The audit log's policy is forced on its owner too: this transaction sees every tenant's.
+    op.execute("SELECT set_config('app.bypass_rls', 'on', true)")
     op.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
     op.execute("DELETE FROM audit_log WHERE entity_type = 'webhook_endpoint'")
     op.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
