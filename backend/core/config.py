@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = Field(default=5.0, ge=0, le=86_400)
     webhook_retry_max_s: float = Field(default=3600.0, ge=0, le=86_400)
     webhook_disable_after_failures: int = Field(default=50, ge=1, le=1_000_000)
+    # May a webhook be sent to a loopback, private, link-local or otherwise non-public
+    # address (the host's own services, the cloud metadata endpoint...)? None: yes, except
+    # with APP_ENV=production.
+    webhook_private_targets: bool | None = None
 
     # Required to serve the API (checked at app start-up); migrations and scripts run without it.
     admin_api_key: SecretStr | None = None
@@ -196,6 +200,12 @@ class Settings(BaseSettings):
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg2")
         return url
+
+    @property
+    def webhooks_may_reach_private_addresses(self) -> bool:
+        if self.webhook_private_targets is not None:
+            return self.webhook_private_targets
+        return self.app_env is not AppEnv.production
 
     @property
     def threads(self) -> int:

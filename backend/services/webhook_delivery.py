@@ -8,6 +8,8 @@ transaction."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,13 +53,32 @@ def signed_headers(delivery: Outgoing, body: bytes, now: datetime) -> dict[str, 
     }
 
 
-def post(client: httpx.Client, delivery: Outgoing) -> AttemptResult:
+def private_address(url: str) -> str | None:
+    """The first address of the URL's host that is not public (loopback, private,
+    link-local, reserved...), or None."""
+    host = httpx.URL(url).host
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None  # the request itself will fail and say why
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            return str(address)
+    return None
+
+
+def post(client: httpx.Client, delivery: Outgoing, *, private_ok: bool = True) -> AttemptResult:
     body = body_of(delivery)
     headers = signed_headers(delivery, body, datetime.now(UTC))
     started = time.monotonic()
     code: int | None = None
     error: str | None = None
     try:
+        refused = None if private_ok else private_address(delivery.url)
+        if refused is not None:
+            error = f"refused: the host resolves to a non-public address ({refused})"
+            return AttemptResult(None, error, round((time.monotonic() - started) * 1000))
         response = client.post(delivery.url, content=body, headers=headers)
         code = response.status_code
         if not 200 <= code < 300:
@@ -91,7 +112,8 @@ class Deliverer:
         if delivery.endpoint_status != "active":
             _give_up(uow, job, delivery_id, "endpoint disabled")
             return
-        result = post(self.client, delivery)
+        private_ok = self.settings.webhooks_may_reach_private_addresses
+        result = post(self.client, delivery, private_ok=private_ok)
         _record(uow, job, delivery_id, result, self.settings)
 
 

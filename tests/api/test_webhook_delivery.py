@@ -135,3 +135,25 @@ def test_dead_letters_disable_the_endpoint_and_redelivery_revives_one(
         detail = client.get(f"{base}/deliveries/{target}", headers=headers).json()
         assert detail["status"] == "succeeded"
         assert detail["attempts"][-1]["status_code"] == 204
+
+
+def test_non_public_addresses_are_refused_where_private_targets_are_off(
+    client: TestClient, admin_headers: dict[str, str], raw_engine: Engine, settings: Settings
+) -> None:
+    tenant, headers = make_tenant(client, admin_headers)
+    with receiver() as hook:
+        endpoint = _endpoint(client, headers, hook)
+        insert_events(raw_engine, tenant["id"])
+        with running_worker(settings, webhook_private_targets=False, webhook_max_attempts=2):
+            wait_until(
+                lambda: [r.status for r in _deliveries(raw_engine, endpoint["id"])] == ["dead"]
+            )
+        assert hook.requests == []  # nothing reached the loopback receiver
+    (row,) = _deliveries(raw_engine, endpoint["id"])
+    detail = client.get(
+        f"/v1/webhooks/{endpoint['id']}/deliveries/{row.id}", headers=headers
+    ).json()
+    assert [a["error"] for a in detail["attempts"]] == [
+        "refused: the host resolves to a non-public address (127.0.0.1)"
+    ] * 2
+    assert [a["status_code"] for a in detail["attempts"]] == [None, None]

@@ -130,3 +130,15 @@ def test_a_job_lease_must_outlast_a_webhook_attempt(monkeypatch: pytest.MonkeyPa
         Settings()
     monkeypatch.setenv("JOB_LEASE_S", "11")
     assert Settings().job_lease_s == 11
+
+
+def test_webhooks_reach_private_addresses_except_in_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().webhooks_may_reach_private_addresses is True
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DB_PASSWORD", "pw")
+    monkeypatch.setenv("ADMIN_API_KEY", "k" * 40)
+    assert Settings().webhooks_may_reach_private_addresses is False
+    monkeypatch.setenv("WEBHOOK_PRIVATE_TARGETS", "true")
+    assert Settings().webhooks_may_reach_private_addresses is True
