@@ -116,6 +116,17 @@ class Deliverer:
         result = post(self.client, delivery, private_ok=private_ok)
         _record(uow, job, delivery_id, result, self.settings)
 
+    def abandon(self, uow: UnitOfWork, job: ClaimedJob, error: str) -> None:
+        """Its job died of an error before any outcome was recorded: the delivery is dead
+        too (dead-lettered, `redeliver` sends it again), never left pending."""
+        _abandon(uow, str(job.payload["delivery_id"]), error[:ERROR_CHARS])
+
+
+@use_case
+def _abandon(uow: UnitOfWork, delivery_id: str, error: str) -> None:
+    uow.webhook_sending.give_up(delivery_id, error)
+    uow.commit()
+
 
 @use_case
 def _load(uow: UnitOfWork, delivery_id: str) -> Outgoing | None:

@@ -225,10 +225,8 @@ class Worker:
                 handler(self.uow(), job)
         except Exception as exc:
             log.exception("job failed", extra={"job_id": job.id, "kind": job.kind})
-            jobs.failed(
-                self.uow(),
-                job,
-                f"{type(exc).__name__}: {exc}",
-                self.settings.job_retry_base_s,
-                self.settings.job_retry_max_s,
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            base, cap = self.settings.job_retry_base_s, self.settings.job_retry_max_s
+            dead = jobs.failed(self.uow(), job, error, base, cap) and job.last_attempt
+            if dead and job.kind == DELIVER:
+                self.deliverer.abandon(self.uow(), job, error)

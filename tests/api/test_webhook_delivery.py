@@ -157,3 +157,27 @@ def test_non_public_addresses_are_refused_where_private_targets_are_off(
         "refused: the host resolves to a non-public address (127.0.0.1)"
     ] * 2
     assert [a["status_code"] for a in detail["attempts"]] == [None, None]
+
+
+def test_a_delivery_whose_job_dies_of_an_error_is_dead_not_left_pending(
+    client: TestClient, admin_headers: dict[str, str], raw_engine: Engine, settings: Settings
+) -> None:
+    tenant, headers = make_tenant(client, admin_headers)
+    with receiver() as hook:
+        endpoint = _endpoint(client, headers, hook)
+        with running_worker(settings, webhook_max_attempts=2, job_retry_base_s=0.0) as worker:
+
+            def broken(uow: Any, job: Any) -> None:
+                raise RuntimeError("the sender broke")
+
+            worker.handlers["webhook.deliver"] = broken
+            insert_events(raw_engine, tenant["id"])
+            wait_until(
+                lambda: [r.status for r in _deliveries(raw_engine, endpoint["id"])] == ["dead"]
+            )
+        assert hook.requests == []
+    (row,) = _deliveries(raw_engine, endpoint["id"])
+    detail = client.get(
+        f"/v1/webhooks/{endpoint['id']}/deliveries/{row.id}", headers=headers
+    ).json()
+    assert detail["last_error"] == "RuntimeError: the sender broke"
