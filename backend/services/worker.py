@@ -41,6 +41,7 @@ PURGE = "idempotency.purge"
 JOBS_PURGE = "jobs.purge"
 JOBS_PURGE_EVERY_S = 3600
 SCHEDULE_EVERY_S = 60.0  # how often a worker makes sure the periodic jobs exist
+COALESCE_S = 0.02  # after a wake-up, announcements gather this long before a round
 
 Handler = Callable[[UnitOfWork, ClaimedJob], None]
 
@@ -174,10 +175,12 @@ class Worker:
         return moved > 0 or ran > 0
 
     def _idle(self) -> None:
-        if self.wakeup is not None:
-            self.wakeup.wait(self.settings.job_poll_s)
-        else:
+        if self.wakeup is None:
             self._stopping.wait(self.settings.job_poll_s)
+        elif self.wakeup.wait(self.settings.job_poll_s) and not self.stopping:
+            # Woken by an announcement: let the ones right behind it (a busy API commits
+            # events by the thousand a second) gather, so they cost one round, not one each.
+            self._stopping.wait(COALESCE_S)
 
     def _schedule(self) -> None:
         now = time.monotonic()
