@@ -26,6 +26,7 @@ from backend.api.routes import (
     odds,
     strategies,
     teams,
+    webhooks,
 )
 from backend.core.cache import Caches
 from backend.core.config import Settings, get_settings
@@ -120,6 +121,7 @@ def create_app(
         audit,
         backtests,
         events,
+        webhooks,
     ):
         # Each module's routes already carry their full path, tags and route class. Adding
         # them to the app's own router keeps request matching a flat scan (nested included

@@ -106,6 +106,39 @@ class Settings(BaseSettings):
     # strategy sets its own price_tolerance. 0: never above the latest price.
     bet_price_tolerance: Decimal = Field(default=Decimal("0.02"), ge=0, le=1, decimal_places=4)
 
+    # The worker (python -m backend.scripts.worker): the job queue, the events' fan-out into
+    # webhook deliveries, and the deliveries themselves.
+    # `make run` (backend/scripts/serve.py) starts one worker beside the server unless false.
+    worker_with_server: bool = True
+    # A claimed job is its worker's for this long; past it another worker may claim it (so
+    # a killed worker's jobs come back). Longer than any job runs (WEBHOOK_TIMEOUT_S).
+    job_lease_s: float = Field(default=60.0, ge=1, le=86_400)
+    # Longest sleep between looks at the queue when no NOTIFY wakes the worker.
+    job_poll_s: float = Field(default=1.0, gt=0, le=3600)
+    job_batch: int = Field(default=10, ge=1, le=1000)  # jobs claimed at once
+    job_max_attempts: int = Field(default=5, ge=1, le=1000)
+    # A failed job waits a random time in [0, min(max, base * 2**(attempt - 1))] (full jitter).
+    job_retry_base_s: float = Field(default=1.0, ge=0, le=86_400)
+    job_retry_max_s: float = Field(default=300.0, ge=0, le=86_400)
+    event_dispatch_batch: int = Field(default=500, ge=1, le=100_000)  # events per fan-out
+    # Periodic jobs, scheduled once however many workers run (0: never).
+    idempotency_purge_every_s: int = Field(default=3600, ge=0, le=10_000_000)
+    analytics_recompute_every_s: int = Field(default=86_400, ge=0, le=10_000_000)
+    # Finished (done or dead) jobs are deleted this long after they finished, hourly (0: kept).
+    job_retention_s: int = Field(default=604_800, ge=0, le=1_000_000_000)
+    # Webhook delivery: the HTTP timeout of one attempt, how many attempts (then `dead`), the
+    # backoff between them (full jitter, as for jobs), and after how many failed attempts in a
+    # row (no success between) an endpoint is disabled.
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_retry_base_s: float = Field(default=5.0, ge=0, le=86_400)
+    webhook_retry_max_s: float = Field(default=3600.0, ge=0, le=86_400)
+    webhook_disable_after_failures: int = Field(default=50, ge=1, le=1_000_000)
+    # May a webhook be sent to a loopback, private, link-local or otherwise non-public
+    # address (the host's own services, the cloud metadata endpoint...)? None: yes, except
+    # with APP_ENV=production.
+    webhook_private_targets: bool | None = None
+
     # Required to serve the API (checked at app start-up); migrations and scripts run without it.
     admin_api_key: SecretStr | None = None
     # The key that signs pagination cursors (HMAC-SHA256), so a client cannot forge one.
@@ -141,6 +174,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _lease_outlasts_a_delivery(self) -> Self:
+        # A lease shorter than one HTTP attempt would let a second worker send a delivery
+        # that is still in flight.
+        if self.job_lease_s <= self.webhook_timeout_s:
+            raise ValueError("JOB_LEASE_S must be longer than WEBHOOK_TIMEOUT_S")
+        return self
+
+    @model_validator(mode="after")
     def _production_guards(self) -> Self:
         key = self.admin_api_key.get_secret_value() if self.admin_api_key else ""
         if self.admin_api_key is not None and not key.strip():
@@ -172,6 +213,12 @@ class Settings(BaseSettings):
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg2")
         return url
+
+    @property
+    def webhooks_may_reach_private_addresses(self) -> bool:
+        if self.webhook_private_targets is not None:
+            return self.webhook_private_targets
+        return self.app_env is not AppEnv.production
 
     @property
     def threads(self) -> int:

@@ -13,7 +13,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.models.base import Base
 
 AUDIT_ACTIONS = ("create", "update", "delete", "kill", "pause", "resume", "settle", "void")
-AUDIT_ENTITY_TYPES = ("team", "bookmaker", "match", "tenant", "api_key", "strategy", "bet")
+AUDIT_ENTITY_TYPES = (
+    "team",
+    "bookmaker",
+    "match",
+    "tenant",
+    "api_key",
+    "strategy",
+    "bet",
+    "webhook_endpoint",
+)
 
 
 def _in_list(column: str, values: tuple[str, ...]) -> str:

@@ -37,6 +37,8 @@ class Base(DeclarativeBase):
 
     # The audit log's entity_type for this model; None means "not audited".
     __audit_entity__: ClassVar[str | None] = None
+    # Columns never written to the audit log (secrets).
+    __audit_excluded__: ClassVar[frozenset[str]] = frozenset()
 
 
 class TimestampMixin:

@@ -59,11 +59,13 @@ _audited_columns: dict[type[Any], tuple[str, ...]] = {}
 
 def audited_columns(model: type[Base]) -> tuple[str, ...]:
     """The model's columns an audit entry records: all but those describing a change rather
-    than the entity (AUDIT_IGNORED_FIELDS), in the table's order."""
+    than the entity (AUDIT_IGNORED_FIELDS) and the model's secrets (`__audit_excluded__`), in
+    the table's order."""
     found = _audited_columns.get(model)
     if found is None:
+        skip = AUDIT_IGNORED_FIELDS | model.__audit_excluded__
         keys = (a.key for a in inspect(model).column_attrs)
-        found = _audited_columns[model] = tuple(k for k in keys if k not in AUDIT_IGNORED_FIELDS)
+        found = _audited_columns[model] = tuple(k for k in keys if k not in skip)
     return found
 
 

@@ -28,9 +28,11 @@ from backend.repositories.audit_log import AuditRepository, TenantAuditRepositor
 from backend.repositories.backtests import BacktestRepository
 from backend.repositories.bets import BetRepository
 from backend.repositories.context import arm_context, context_of, open_with_context
+from backend.repositories.event_fanout import EventFanOutRepository
 from backend.repositories.events import EventRepository
 from backend.repositories.idempotency import IdempotencyRepository
 from backend.repositories.imports import ImportRepository
+from backend.repositories.jobs import JobRepository
 from backend.repositories.odds import OddsRepository
 from backend.repositories.reference import BookmakerRepository, MatchRepository, TeamRepository
 from backend.repositories.registry import plain, tenant
@@ -39,6 +41,8 @@ from backend.repositories.settlement import SettlementRepository
 from backend.repositories.sql import transaction_connection
 from backend.repositories.strategies import StrategyRepository
 from backend.repositories.tenancy import ApiKeyRepository, TenantRecordRepository
+from backend.repositories.webhook_sending import WebhookSendingRepository
+from backend.repositories.webhooks import WebhookDeliveryRepository, WebhookEndpointRepository
 
 log = logging.getLogger("oddsdesk.uow")
 
@@ -68,11 +72,16 @@ class UnitOfWork:
     backtests = plain(BacktestRepository)
     # Row-level security shows a tenant its own events and the reference ones.
     events = plain(EventRepository)
+    jobs = plain(JobRepository)
+    event_fanout = plain(EventFanOutRepository)
+    webhook_sending = plain(WebhookSendingRepository)
     # Tenant-scoped: built with the principal's tenant; NotATenant for anyone else.
     strategies = tenant(StrategyRepository)
     bets = tenant(BetRepository)
     idempotency = tenant(IdempotencyRepository)
     tenant_audit_log = tenant(TenantAuditRepository)
+    webhook_endpoints = tenant(WebhookEndpointRepository)
+    webhook_deliveries = tenant(WebhookDeliveryRepository)
 
     def __init__(
         self,

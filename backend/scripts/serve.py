@@ -1,4 +1,5 @@
-"""`make run`: find (or start) a database, migrate, and serve the API on 127.0.0.1:8000.
+"""`make run`: find (or start) a database, migrate, and serve the API on 127.0.0.1:8000, with
+a worker process beside it (WORKER_WITH_SERVER) that runs the jobs and sends the webhooks.
 
 Database: DATABASE_URL / DB_* when set and reachable; otherwise an embedded PostgreSQL under
 .data/pg, reused across runs and stopped on exit (Ctrl-C or SIGTERM). The admin key comes from
@@ -12,6 +13,7 @@ import argparse
 import os
 import secrets
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
@@ -71,6 +73,28 @@ def load_demo(env_file: Path = ENV_FILE) -> str | None:
     return os.environ.get("DEMO_API_KEY") or dotenv_values(env_file).get("DEMO_API_KEY")
 
 
+WORKER_STOP_S = 15.0  # a stopping worker finishes its job (bounded by WEBHOOK_TIMEOUT_S)
+
+
+def start_worker() -> subprocess.Popen[bytes]:
+    """`python -m backend.scripts.worker` beside the server, on the same settings (the
+    environment, with the DATABASE_URL chosen here)."""
+    return subprocess.Popen([sys.executable, "-m", "backend.scripts.worker"])
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (it finishes its job), then SIGKILL if it does not end in time: nothing is
+    lost either way (its leases expire)."""
+    if worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(WORKER_STOP_S)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
     # An asked-for stop (Ctrl-C, SIGTERM) is an orderly one: `finally` stops PostgreSQL,
     # and `make run` ends without an error.
@@ -103,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format.value)
 
     server: EmbeddedPostgres | None = None
+    worker: subprocess.Popen[bytes] | None = None
     demo_key: str | None = None
     try:
         url = localdb.configured_url(settings)
@@ -135,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  Admin key: {admin_key}" + ("  (generated into .env)" if generated else ""))
         if demo_key:
             print(f"  Demo tenant key (Demo Fund): {demo_key}")
-        print(f"  Database:  {url.render_as_string()}\n", flush=True)
+        print(f"  Database:  {url.render_as_string()}", flush=True)
+        if settings.worker_with_server:
+            worker = start_worker()
+            print(f"  Worker:    pid {worker.pid} (jobs, webhooks)", flush=True)
+        print(flush=True)
         config = uvicorn_config(
             load_settings(),  # with the DATABASE_URL chosen above
             host=args.host,
@@ -147,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         serve(config)
         return 0
     finally:
+        if worker is not None:
+            print("- stopping the worker", flush=True)
+            stop_worker(worker)
         if server is not None and server.started_here:
             print("- stopping embedded PostgreSQL", flush=True)
             server.stop()

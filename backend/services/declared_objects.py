@@ -26,7 +26,15 @@ DECLARED_OBJECTS: tuple[Declared, ...] = (
     Declared("trigger", "public", "odds_snapshots", "odds_snapshots_no_truncate"),
     *(
         d
-        for table in ("strategies", "bets", "idempotency_keys", "audit_log")
+        for table in (
+            "strategies",
+            "bets",
+            "idempotency_keys",
+            "audit_log",
+            "webhook_endpoints",
+            "webhook_deliveries",
+            "webhook_attempts",
+        )
         for d in (
             Declared("rls", "public", table, "row level security (forced)"),
             Declared("policy", "public", table, "tenant_isolation"),
@@ -43,6 +51,8 @@ DECLARED_OBJECTS: tuple[Declared, ...] = (
         Declared("trigger", "public", table, f"{table}_announce_change")
         for table in ("teams", "bookmakers", "api_keys", "tenants")
     ),
+    Declared("function", "public", "", "oddsdesk_notify_jobs"),
+    Declared("trigger", "public", "jobs", "jobs_notify"),
 )
 
 

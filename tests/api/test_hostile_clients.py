@@ -167,6 +167,7 @@ def server(database_url: URL, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "HTTP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
         "HTTP_KEEPALIVE_TIMEOUT_S": str(KEEPALIVE_TIMEOUT_S),
         "HTTP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+        "WORKER_WITH_SERVER": "false",  # the server alone: its memory is what is measured
     }
     log = tmp_path_factory.mktemp("hostile") / "server.log"
     command = [sys.executable, "-m", "backend.scripts.serve", "--serve-only", "--port", str(port)]

@@ -38,6 +38,7 @@ NON_NULLABLE = {
     "TenantUpdate": {"name", "is_active"},
     "StrategyUpdate": {"max_stake", "status"},
     "LimitsBody": {"max_stake"},
+    "WebhookUpdate": {"url", "event_types", "status"},
 }
 IF_MATCH_REQUIRED = {
     ("patch", "/v1/teams/{team_id}"),
@@ -45,6 +46,7 @@ IF_MATCH_REQUIRED = {
     ("patch", "/v1/matches/{match_id}"),
     ("patch", "/v1/admin/tenants/{tenant_id}"),
     ("patch", "/v1/strategies/{strategy_id}"),
+    ("patch", "/v1/webhooks/{webhook_id}"),
 }
 
 

@@ -75,7 +75,7 @@ def served(database_url: URL) -> Iterator[Fresh]:
         "ADMIN_API_KEY": ADMIN_KEY,
         "CURSOR_SECRET": CURSOR_SECRET,
         "LOG_LEVEL": "WARNING",
-        "WORKER_ENABLED": "false",  # no background worker process here
+        "WORKER_WITH_SERVER": "false",  # no background worker process here
     }
     if _redis_up():
         env["REDIS_URL"] = REDIS_URL

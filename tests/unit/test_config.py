@@ -75,6 +75,10 @@ def test_parts_build_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
         ("APP_ENV", "staging"),
         ("DATABASE_URL", "mysql://x@y/z"),
         ("DATABASE_URL", "::nonsense"),
+        ("JOB_LEASE_S", "0"),
+        ("WEBHOOK_MAX_ATTEMPTS", "0"),
+        ("WEBHOOK_TIMEOUT_S", "-1"),
+        ("WORKER_WITH_SERVER", "maybe"),
     ],
 )
 def test_invalid_value_names_the_variable(
@@ -117,3 +121,24 @@ def test_every_setting_is_documented_in_env_example_and_readme() -> None:
         variable = name.upper()
         assert f"{variable}=" in example, f"{variable} missing from .env.example"
         assert f"`{variable}`" in readme, f"{variable} missing from the README"
+
+
+def test_a_job_lease_must_outlast_a_webhook_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOB_LEASE_S", "10")
+    monkeypatch.setenv("WEBHOOK_TIMEOUT_S", "10")
+    with pytest.raises(ValidationError, match="JOB_LEASE_S must be longer than WEBHOOK_TIMEOUT_S"):
+        Settings()
+    monkeypatch.setenv("JOB_LEASE_S", "11")
+    assert Settings().job_lease_s == 11
+
+
+def test_webhooks_reach_private_addresses_except_in_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().webhooks_may_reach_private_addresses is True
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DB_PASSWORD", "pw")
+    monkeypatch.setenv("ADMIN_API_KEY", "k" * 40)
+    assert Settings().webhooks_may_reach_private_addresses is False
+    monkeypatch.setenv("WEBHOOK_PRIVATE_TARGETS", "true")
+    assert Settings().webhooks_may_reach_private_addresses is True

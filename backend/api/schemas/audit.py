@@ -5,7 +5,9 @@ from typing import Any, Literal
 
 from backend.api.schemas.common import OutputModel, UtcDatetime
 
-EntityType = Literal["team", "bookmaker", "match", "tenant", "api_key", "strategy", "bet"]
+EntityType = Literal[
+    "team", "bookmaker", "match", "tenant", "api_key", "strategy", "bet", "webhook_endpoint"
+]
 Action = Literal["create", "update", "delete", "kill", "pause", "resume", "settle", "void"]
 
 

@@ -1,0 +1,48 @@
+"""The worker process: `python -m backend.scripts.worker` (run one or more per deployment).
+
+It fans events out into webhook deliveries, sends them, and runs the other jobs (leaderboard
+refresh, analytics recompute, idempotency purge), sleeping until PostgreSQL announces work.
+SIGTERM or Ctrl-C: the running job finishes, then it exits 0. A killed worker loses nothing:
+its jobs are claimed again when their lease (JOB_LEASE_S) expires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+
+from backend.core.config import load_settings
+from backend.core.database import create_database
+from backend.core.engine import direct_connection
+from backend.core.logging import configure_logging
+from backend.core.wakeup import Wakeup
+from backend.services.worker import CHANNELS, Worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None).parse_args(
+        argv
+    )
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format.value)
+    db = create_database(settings)
+    wakeup = Wakeup(lambda: direct_connection(settings, "worker-listen"), CHANNELS)
+    worker = Worker(db, settings, wakeup)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        worker.run()
+    finally:
+        wakeup.close()
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
