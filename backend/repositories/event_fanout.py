@@ -1,6 +1,7 @@
 """The events' fan-out into webhook deliveries: one statement per batch that reads the next
 events after the dispatch cursor, creates one delivery per matching active endpoint and one
-`webhook.deliver` job per delivery, and moves the cursor, all in one transaction (so each
+`webhook.deliver` job per delivery (an endpoint gets the events that occurred since it was
+registered), and moves the cursor, all in one transaction (so each
 event is fanned out exactly once, whoever crashes when).
 
 Read order: events are taken in (txid, id) order and only from transactions older than every
@@ -23,7 +24,7 @@ _FAN_OUT = text("""
     WITH pos AS (
         SELECT txid, event_id FROM event_dispatch_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED
     ), batch AS (
-        SELECT e.id, e.txid, e.tenant_id, e.type
+        SELECT e.id, e.txid, e.tenant_id, e.type, e.occurred_at
           FROM events e, pos
          WHERE (e.txid, e.id) > (pos.txid, pos.event_id)
            AND e.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
@@ -39,6 +40,8 @@ _FAN_OUT = text("""
             ON w.status = 'active'
            AND (b.tenant_id IS NULL OR w.tenant_id = b.tenant_id)
            AND (cardinality(w.event_types) = 0 OR b.type = ANY(w.event_types))
+           -- An endpoint gets what happened since it was registered, never the history.
+           AND b.occurred_at >= w.created_at
         ON CONFLICT (endpoint_id, event_id) DO NOTHING
      RETURNING id
     ), queued AS (

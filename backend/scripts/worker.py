@@ -25,17 +25,25 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None).parse_args(
         argv
     )
+    stopped = False
+    worker: Worker | None = None
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopped
+        stopped = True
+        if worker is not None:
+            worker.stop()
+
+    # First: a stop asked for while the worker starts is an orderly one too.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format.value)
     db = create_database(settings)
     wakeup = Wakeup(lambda: direct_connection(settings, "worker-listen"), CHANNELS)
     worker = Worker(db, settings, wakeup)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
+    if stopped:
         worker.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
         worker.run()
     finally:

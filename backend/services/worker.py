@@ -208,8 +208,14 @@ class Worker:
         return moved
 
     def run_jobs(self) -> int:
+        # Only the kinds this worker can run: a job of a kind it does not know (one a newer
+        # release enqueued, during a rolling deploy) waits for a worker that does.
         claimed = jobs.claim(
-            self.uow(), self.name, self.settings.job_batch, self.settings.job_lease_s
+            self.uow(),
+            self.name,
+            self.settings.job_batch,
+            self.settings.job_lease_s,
+            kinds=list(self.handlers),
         )
         for i, job in enumerate(claimed):
             if self.stopping:

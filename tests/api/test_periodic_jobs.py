@@ -107,16 +107,30 @@ def test_leaderboard_and_analytics_jobs_run_to_done(
     assert [e.last_error for e in errors] == [None, None]
 
 
-def test_a_job_nobody_handles_is_dead_after_its_attempts(
+def test_a_job_of_a_kind_the_worker_does_not_know_waits_for_one_that_does(
     raw_engine: Engine, db: Database, settings: Settings
 ) -> None:
+    """As in a rolling deploy, where a newer release enqueues a kind older workers lack: they
+    leave it queued, its attempts unspent, and a worker that knows the kind runs it."""
     uow = UnitOfWork(db.session_factory, system("test"))
-    job_id = jobs.enqueue(uow, "no.such.kind", {}, max_attempts=3)
-    with running_worker(settings):
-        wait_until(lambda: _jobs(raw_engine, "no.such.kind")[-1].status == "dead")
+    kind = "test.newer.kind"
+    job_id = jobs.enqueue(uow, kind, {}, max_attempts=3)
+    ran: list[int] = []
+
+    def newer(uow: UnitOfWork, job: Any) -> None:
+        ran.append(job.id)
+        jobs.done(uow, job)
+
+    with running_worker(settings) as worker:
+        time.sleep(1.5)  # many rounds of claiming
+        with raw_engine.connect() as conn:
+            row = conn.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).one()
+        assert (row.status, row.attempts) == ("queued", 0)
+        worker.handlers[kind] = newer  # now it knows the kind
+        wait_until(lambda: ran == [job_id])
     with raw_engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).one()
-    assert (row.attempts, row.last_error) == (3, "no handler for no.such.kind")
+    assert (row.status, row.attempts) == ("done", 1)
 
 
 def test_a_job_longer_than_its_lease_keeps_it_while_it_runs(
