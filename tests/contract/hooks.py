@@ -245,6 +245,22 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     return False
 
 
+# A long-poll that finds nothing waits `wait` seconds (up to 30): the fuzzer's generated waits
+# are shortened to 1 s (a valid value stays valid), so thousands of cases do not take hours
+# and no answer comes after the client's timeout. tests/api/test_events.py covers the wait.
+LONG_POLL = ("GET", "/v1/events")
+LONGEST_FUZZED_WAIT = 1
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: Any) -> None:
+    if (case.method, case.operation.path) != LONG_POLL or not isinstance(case.query, dict):
+        return
+    wait = case.query.get("wait")
+    if isinstance(wait, int) and not isinstance(wait, bool) and 1 < wait <= 30:
+        case.query["wait"] = LONGEST_FUZZED_WAIT
+
+
 @atexit.register
 def _report() -> None:
     if USED:
