@@ -553,12 +553,12 @@ def leaderboard(query: dict[str, str]) -> bytes:
 # -- the write: a bet ------------------------------------------------------------------------------
 
 # The project's locks and conditional debit and insert (one statement), in a transaction we
-# drive: BEGIN rides with them; the audit rows and the idempotency record go out with the
-# COMMIT. The same rules as the project's: the idempotency key claimed (its lock, without
-# waiting) with no live answer stored under it, the market's shared lock, the strategy's lock
-# (its exposure sum), then the debit's conditions (exposure limit, bookmaker known, price
-# guard against the bookmaker's latest snapshot). The floor answers a refused bet with a bare
-# 409; it never reads why.
+# drive: BEGIN rides with them; the audit rows, the bet's event and the idempotency record go
+# out with the COMMIT. The same rules as the project's: the idempotency key claimed (its lock,
+# without waiting) with no live answer stored under it, the market's shared lock, the
+# strategy's lock (its exposure sum), then the debit's conditions (exposure limit, bookmaker
+# known, price guard against the bookmaker's latest snapshot). The floor answers a refused
+# bet with a bare 409; it never reads why.
 _DEBIT_AND_INSERT = """
 BEGIN;
 SELECT set_config('oddsdesk.key_locked',
@@ -608,6 +608,8 @@ INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, changes
 VALUES (%(tenant)s, %(actor)s, 'create', 'bet', %(id)s, %(bet_changes)s, %(request)s),
        (%(tenant)s, %(actor)s, 'update', 'strategy', %(strategy)s, %(strategy_changes)s,
         %(request)s);
+INSERT INTO events (tenant_id, type, entity_type, entity_id, payload, request_id)
+VALUES (%(tenant)s, 'bet.placed', 'bet', %(id)s, %(event)s, %(request)s);
 DELETE FROM idempotency_keys WHERE tenant_id = %(tenant)s AND key = %(key)s AND expires_at <= now();
 INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status_code, response_body,
                               created_at, expires_at)
@@ -688,6 +690,9 @@ def place_bet(body: bytes, idempotency_key: str) -> tuple[int, bytes]:
                 {
                     **params,
                     "bet_changes": json.dumps(created),
+                    # The bet's event (the outbox), as the project derives it from the audit
+                    # entry: the id and every created field.
+                    "event": json.dumps({"id": bet_id, **{k: v[1] for k, v in created.items()}}),
                     "strategy_changes": json.dumps(
                         {"bankroll": [str(bankroll + stake), str(bankroll)]}
                     ),
