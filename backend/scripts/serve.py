@@ -78,8 +78,10 @@ WORKER_STOP_S = 15.0  # a stopping worker finishes its job (bounded by WEBHOOK_T
 
 def start_worker() -> subprocess.Popen[bytes]:
     """`python -m backend.scripts.worker` beside the server, on the same settings (the
-    environment, with the DATABASE_URL chosen here)."""
-    return subprocess.Popen([sys.executable, "-m", "backend.scripts.worker"])
+    environment, with the DATABASE_URL chosen here). It stops by itself if this process dies
+    without stopping it (killed, crashed): no worker is left behind a server that is gone."""
+    command = [sys.executable, "-m", "backend.scripts.worker", "--parent", str(os.getpid())]
+    return subprocess.Popen(command)
 
 
 def stop_worker(worker: subprocess.Popen[bytes]) -> None:

@@ -33,11 +33,32 @@ def _free_port() -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Running (a zombie, exited but not yet reaped by whoever adopted it, is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _env(database_url: URL) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url.render_as_string(hide_password=False),
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "CURSOR_SECRET": CURSOR_SECRET,
+        "APP_ENV": "test",
+        "DB_POOL_SIZE": "2",
+        "LOG_LEVEL": "WARNING",
+        "WORKER_WITH_SERVER": "true",
+        "JOB_POLL_S": "0.2",
+        "IDEMPOTENCY_PURGE_EVERY_S": "0",
+        "ANALYTICS_RECOMPUTE_EVERY_S": "0",
+    }
 
 
 def test_the_server_starts_and_stops_a_worker_that_delivers_webhooks(
@@ -95,3 +116,33 @@ def test_the_server_starts_and_stops_a_worker_that_delivers_webhooks(
         if proc.poll() is None:  # only the process started here, by its handle
             proc.kill()
             proc.wait(15)
+
+
+def test_a_worker_whose_server_was_killed_stops_by_itself(
+    database_url: URL, tmp_path: Path
+) -> None:
+    """`make run` killed without a chance to stop its worker (SIGKILL, a crash): the worker
+    notices it was left behind and stops on its own, as on SIGTERM."""
+    out = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "backend.scripts.serve", "--serve-only"]
+    command += ["--port", str(_free_port())]
+    worker_pid = None
+    with out.open("wb") as log:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=_env(database_url), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until(lambda: re.search(r"Worker: +pid (\d+)", out.read_text()) is not None, 60)
+        found = re.search(r"Worker: +pid (\d+)", out.read_text())
+        assert found is not None
+        worker_pid = int(found.group(1))
+        assert _alive(worker_pid)
+        proc.kill()  # the server we started, by its handle: no chance to stop the worker
+        proc.wait(15)
+        wait_until(lambda: not _alive(worker_pid), 15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(15)
+        if worker_pid is not None and _alive(worker_pid):  # the worker our server started
+            os.kill(worker_pid, signal.SIGKILL)
