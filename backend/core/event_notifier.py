@@ -3,16 +3,17 @@
 A trigger on `events` notifies channel `oddsdesk_events` once per inserting statement (NOTIFY
 is delivered at commit, never for a rolled-back insert). One listener per worker process (a
 thread with a connection of its own, core/invalidation.py) wakes every waiting request; a
-request registers its waiter *before* it reads, so an event committed between its read and
-its wait still wakes it. While the listener is down, waiters wake every FALLBACK_S to read
-again: slower, never wrong.
+request registers its waiter *before* its first read and keeps it until it answers, so an
+event committed between a read and the wait after it still wakes it. While the listener is
+down, waiters wake every FALLBACK_S to read again: slower, never wrong.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from backend.core.invalidation import InvalidationListener
@@ -53,24 +54,32 @@ class EventNotifier:
             self.listener.close()
         self._wake_all()
 
-    def waiter(self) -> Waiter:
-        """Register before reading; then `wait` on it."""
+    @property
+    def waiting(self) -> int:
+        """Requests registered to be woken now."""
+        with self._lock:
+            return len(self._waiters)
+
+    @contextmanager
+    def waiter(self) -> Iterator[Waiter]:
+        """Registered from before the request's first read until it answers."""
         waiter = Waiter(asyncio.get_running_loop())
         with self._lock:
             self._waiters.add(waiter)
-        return waiter
-
-    async def wait(self, waiter: Waiter, timeout: float) -> None:
-        """Until an event commits (or may have been missed), at most `timeout` seconds."""
-        if self.listener is None or not self.listener.current():
-            timeout = min(timeout, FALLBACK_S)
         try:
-            await asyncio.wait_for(waiter.woken.wait(), max(timeout, 0))
-        except TimeoutError:
-            pass
+            yield waiter
         finally:
             with self._lock:
                 self._waiters.discard(waiter)
+
+    async def wait(self, waiter: Waiter, timeout: float) -> None:
+        """Until an event commits (or may have been missed) since the last wake, at most
+        `timeout` seconds; then ready for the next read and wait."""
+        if self.listener is None or not self.listener.current():
+            timeout = min(timeout, FALLBACK_S)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(waiter.woken.wait(), max(timeout, 0))
+        waiter.woken.clear()  # a commit during the next read sets it again
 
     def _wake_all(self, _payload: str | None = None) -> None:
         with self._lock:

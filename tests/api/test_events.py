@@ -173,7 +173,7 @@ def test_the_feed_resumes_after_its_cursor_filters_by_type_and_refuses_bad_input
 
 
 def test_a_long_poll_is_woken_by_the_next_event_and_an_empty_one_ends_on_time(
-    client: TestClient, admin_headers: dict[str, str]
+    app: Any, client: TestClient, admin_headers: dict[str, str]
 ) -> None:
     _, fund = make_tenant(client, admin_headers)
     _, cursor = _all(client, fund)
@@ -195,6 +195,11 @@ def test_a_long_poll_is_woken_by_the_next_event_and_an_empty_one_ends_on_time(
     writer.join()
     assert [e["entity_id"] for e in woken["items"]] == made
     assert elapsed < 3  # woken by the commit's NOTIFY, not by the 10 s timeout
+    # Every answered request, waiting or not, has left the notifier: nothing it keeps grows
+    # with the number of reads, and a commit wakes no one who is gone.
+    for _ in range(50):
+        _feed(client, fund, after=cursor)
+    assert app.state.event_notifier.waiting == 0
 
 
 def _insert_event(conn: Any, tenant_id: str, n: int) -> None:

@@ -77,13 +77,17 @@ async def feed(
     """Your events and the reference events after `after`, oldest first; with `wait`, an
     empty answer waits up to that many seconds for the next one."""
     query = service.FeedQuery(service.parse_cursor(after), service.parse_types(types), limit)
+    if wait == 0:
+        page = await run_in_threadpool(service.read, uow, query)
+        return json_response(_page(page), headers=PRIVATE)
     notifier: EventNotifier = request.app.state.event_notifier
     deadline = time.monotonic() + wait
-    while True:
-        waiter = notifier.waiter()  # before reading: an event committing meanwhile wakes it
-        page = await run_in_threadpool(service.read, uow, query)
-        left = deadline - time.monotonic()
-        if page.events or left <= 0:
-            break
-        await notifier.wait(waiter, min(left, HELD_BACK_RECHECK_S) if page.held_back else left)
+    with notifier.waiter() as waiter:  # before the first read: a commit meanwhile wakes it
+        while True:
+            page = await run_in_threadpool(service.read, uow, query)
+            left = deadline - time.monotonic()
+            if page.events or left <= 0:
+                break
+            timeout = min(left, HELD_BACK_RECHECK_S) if page.held_back else left
+            await notifier.wait(waiter, timeout)
     return json_response(_page(page), headers=PRIVATE)
