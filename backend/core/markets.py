@@ -19,9 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal, get_args
 
 from backend.core.money import round_half_up
 
+Market = Literal["1x2", "ou2.5", "ah", "ou"]
+Selection = Literal["home", "draw", "away", "over", "under"]
+BetStatus = Literal["open", "won", "lost", "half_won", "half_lost", "void"]
 MARKETS: dict[str, tuple[str, ...]] = {
     "1x2": ("home", "draw", "away"),
     "ou2.5": ("over", "under"),
@@ -29,7 +33,7 @@ MARKETS: dict[str, tuple[str, ...]] = {
     "ou": ("over", "under"),
 }
 LINE_MARKETS = frozenset({"ah", "ou"})
-SELECTIONS = ("home", "draw", "away", "over", "under")
+SELECTIONS: tuple[str, ...] = get_args(Selection)
 QUARTER = Decimal("0.25")
 AH_LINE_MAX = Decimal(10)  # |line| of a handicap
 OU_LINE_MIN, OU_LINE_MAX = Decimal("0.25"), Decimal(20)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, Index, String, Uuid, func
 from sqlalchemy import text as sql_text
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base
 
-EVENT_TYPES = (
+EventType = Literal[
     "bet.placed",
     "bet.settled",
     "bet.voided",
@@ -32,7 +32,8 @@ EVENT_TYPES = (
     "match.result",
     "match.cancelled",
     "odds.ingested",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 
 class Event(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 from sqlalchemy import (
     CheckConstraint,
@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.markets import MARKET_RULE_SQL, SETTLED_STATUSES
+from backend.core.markets import MARKET_RULE_SQL, BetStatus
 from backend.models.base import AuditMixin, Base, TenantMixin, TimestampMixin, VersionMixin
 
 MONEY = Numeric(14, 2)
@@ -34,7 +34,7 @@ SHARE = Numeric(5, 4)  # 0-1, 4 places
 LINE = Numeric(5, 2)  # a handicap or totals line, in quarter goals (core/markets.py)
 
 STRATEGY_STATUSES = ("active", "paused", "killed")
-BET_STATUSES = ("open", *SETTLED_STATUSES, "void")
+_BET_STATUSES = ", ".join(repr(s) for s in get_args(BetStatus))  # 'open', 'won', ...
 
 
 class Strategy(TenantMixin, TimestampMixin, AuditMixin, VersionMixin, Base):
@@ -107,10 +107,7 @@ class Bet(TenantMixin, AuditMixin, Base):
         ),
         CheckConstraint("stake > 0", name="stake_positive"),
         CheckConstraint("price >= 1.001 AND price <= 1000", name="price_range"),
-        CheckConstraint(
-            "status IN ('open', 'won', 'lost', 'half_won', 'half_lost', 'void')",
-            name="status_valid",
-        ),
+        CheckConstraint(f"status IN ({_BET_STATUSES})", name="status_valid"),
         CheckConstraint(MARKET_RULE_SQL, name="market_selection_valid"),
         CheckConstraint("(status = 'open') = (settled_at IS NULL)", name="settled_iff_closed"),
         Index("ix_bets_tenant_id_placed_at_id", "tenant_id", "placed_at", "id"),

@@ -89,3 +89,20 @@ def test_a_half_stake_is_rounded_once_half_up() -> None:
 )
 def test_lines_fit_their_market(market: str, line: str | None, fits: bool) -> None:
     assert (line_error(market, D(line) if line else None) is None) is fits
+
+
+def test_one_list_of_markets_selections_and_statuses() -> None:
+    """The API's types, the settlement rule and the database checks come from core/markets."""
+    from typing import get_args
+
+    from backend.core.markets import (
+        MARKETS,
+        SELECTIONS,
+        SETTLED_STATUSES,
+        BetStatus,
+        Market,
+    )
+
+    assert tuple(MARKETS) == get_args(Market)
+    assert {s for selections in MARKETS.values() for s in selections} == set(SELECTIONS)
+    assert set(get_args(BetStatus)) == {"open", "void", *SETTLED_STATUSES}

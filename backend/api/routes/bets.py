@@ -19,8 +19,9 @@ from backend.api.deps import (
 from backend.api.docs import responses
 from backend.api.responses import JSON, PRIVATE, page_response, resource_response
 from backend.api.routing import ApiRoute
-from backend.api.schemas.bets import BetCreate, BetRead, BetStatus
+from backend.api.schemas.bets import BetCreate, BetRead
 from backend.api.schemas.common import PageOf
+from backend.core.markets import BetStatus
 from backend.services import crud, listing
 from backend.services.bets import BetRequest, fingerprint, place_bet
 

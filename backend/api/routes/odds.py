@@ -12,7 +12,6 @@ from backend.api.docs import responses
 from backend.api.problems import ApiProblem
 from backend.api.responses import items_response, json_response, page_response
 from backend.api.routing import ApiRoute, is_json_media_type
-from backend.api.schemas.bets import Market, Selection
 from backend.api.schemas.common import PageOf, Timestamp
 from backend.api.schemas.money import Line
 from backend.api.schemas.odds import (
@@ -22,6 +21,7 @@ from backend.api.schemas.odds import (
     snapshot_batch_schema,
     snapshot_csv_schema,
 )
+from backend.core.markets import Market, Selection
 from backend.services import listing
 from backend.services import odds as service
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, JsonValue, model_validator
 
-from backend.api.schemas.bets import Market, Selection, market_selection_rule
+from backend.api.schemas.bets import market_selection_rule
 from backend.api.schemas.common import (
     InputModel,
     OutputModel,
@@ -25,6 +25,7 @@ from backend.api.schemas.money import (
     decimal_input,
     input_schema,
 )
+from backend.core.markets import Market, Selection
 from backend.repositories.backtests import PriceSource
 from backend.services.backtest_ledger import Ledger, Staking, StakingRule
 from backend.services.backtests import Rule

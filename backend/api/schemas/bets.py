@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import ConfigDict, JsonValue, model_validator
 
@@ -16,11 +16,15 @@ from backend.api.schemas.money import (
     Stake,
     line_schema,
 )
-from backend.core.markets import LINE_MARKETS, MARKETS, line_error, selection_error
-
-Market = Literal["1x2", "ou2.5", "ah", "ou"]
-Selection = Literal["home", "draw", "away", "over", "under"]
-BetStatus = Literal["open", "won", "lost", "half_won", "half_lost", "void"]
+from backend.core.markets import (
+    LINE_MARKETS,
+    MARKETS,
+    BetStatus,
+    Market,
+    Selection,
+    line_error,
+    selection_error,
+)
 
 
 def market_selection_rule(*, line_required: bool = True) -> list[JsonValue]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.api.schemas.bets import Market, Selection, market_selection_rule
+from backend.api.schemas.bets import market_selection_rule
 from backend.api.schemas.common import MAX_ID, OutputModel, UtcDatetime
 from backend.api.schemas.money import (
     AH_LINE_PATTERN,
@@ -13,7 +13,7 @@ from backend.api.schemas.money import (
     LineOut,
     PriceOut,
 )
-from backend.core.markets import MARKETS, SELECTIONS
+from backend.core.markets import MARKETS, SELECTIONS, Market, Selection
 from backend.core.timestamps import TIMESTAMP_RE
 from backend.repositories.odds import COLUMNS, OPTIONAL_COLUMNS
 

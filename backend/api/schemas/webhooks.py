@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
@@ -16,21 +16,8 @@ from backend.api.schemas.common import (
     Storable,
     UtcDatetime,
 )
-from backend.models.events import EVENT_TYPES
+from backend.models.events import EVENT_TYPES, EventType
 
-EventType = Literal[
-    "bet.placed",
-    "bet.settled",
-    "bet.voided",
-    "strategy.created",
-    "strategy.updated",
-    "strategy.killed",
-    "strategy.resumed",
-    "match.result",
-    "match.cancelled",
-    "odds.ingested",
-]
-assert set(get_args(EventType)) == set(EVENT_TYPES)  # one list of event types
 EndpointStatus = Literal["active", "disabled"]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
 
