@@ -21,26 +21,20 @@ from sqlalchemy import Connection, inspect
 from sqlalchemy.orm import Session
 
 from backend.core.plain_sql import raw_execute, stage
-from backend.core.prepared import PreparedSQL
+from backend.core.row_inserts import MultiRowInsert, Statement
 from backend.core.unit_session import UnitSession
 from backend.models.base import AUDIT_IGNORED_FIELDS, Base
 from backend.repositories.outbox import OutboxEvent, derived_event, insert_statements
 from backend.repositories.sql import SessionSource
 
-_INSERT_AUDIT = (
+# A request's usual few rows (a bet writes two) are prepared: see core/row_inserts.py.
+_INSERT_AUDIT = MultiRowInsert(
+    "oddsdesk_audit_insert",
     "INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, changes, "
-    "change_reason, request_id) VALUES "
+    "change_reason, request_id) VALUES ",
+    "(%s::uuid, %s, %s, %s, %s, %s::jsonb, %s, %s)",
+    prepared_up_to=4,
 )
-_AUDIT_ROW = "(%s::uuid, %s, %s, %s, %s, %s::jsonb, %s, %s)"
-_ROWS_PER_STATEMENT = 1000
-# The usual few rows of one request (a bet writes two) as statements prepared once per
-# connection; bigger batches (settlement, imports) are sent as text.
-_PREPARED_INSERTS = {
-    rows: PreparedSQL(
-        f"oddsdesk_audit_insert_{rows}", _INSERT_AUDIT + ", ".join([_AUDIT_ROW] * rows)
-    )
-    for rows in range(1, 5)
-}
 
 
 def jsonable(value: Any) -> Any:
@@ -202,34 +196,31 @@ class AuditBuffer:
         """Audit rows or events to write."""
         return bool(self._announced) or bool(self.pending())
 
-    def events(self) -> list[OutboxEvent]:
-        """The pending entries' events, then the announced ones."""
-        derived = (e.event() for e in self.pending())
+    def events(self, entries: list[AuditEntry] | None = None) -> list[OutboxEvent]:
+        """The events of the pending entries (or of `entries`), then the announced ones."""
+        derived = (e.event() for e in (self.pending() if entries is None else entries))
         return [e for e in derived if e is not None] + self._announced
 
-    def _statements(self) -> list[tuple[str | PreparedSQL, list[Any]]]:
-        """The pending entries as plain multi-row INSERTs (1,000 rows per statement)."""
+    def _statements(self) -> list[Statement]:
+        """The pending entries' audit rows, then their events, as multi-row INSERTs."""
         entries = self.pending()
         ctx = self.context
-        statements = []
-        for start in range(0, len(entries), _ROWS_PER_STATEMENT):
-            chunk = entries[start : start + _ROWS_PER_STATEMENT]
-            params: list[Any] = []
-            for e in chunk:
-                params += (
-                    str(e.tenant_id) if e.tenant_id else None,
-                    ctx.actor,
-                    e.action,
-                    e.entity_type,
-                    e.entity_id,
-                    orjson.dumps(e.changes).decode(),
-                    ctx.change_reason,
-                    ctx.request_id,
-                )
-            prepared = _PREPARED_INSERTS.get(len(chunk))
-            statement = prepared or _INSERT_AUDIT + ", ".join([_AUDIT_ROW] * len(chunk))
-            statements.append((statement, params))
-        return statements + insert_statements(self.events(), ctx.request_id)
+        rows = [
+            (
+                str(e.tenant_id) if e.tenant_id else None,
+                ctx.actor,
+                e.action,
+                e.entity_type,
+                e.entity_id,
+                orjson.dumps(e.changes).decode(),
+                ctx.change_reason,
+                ctx.request_id,
+            )
+            for e in entries
+        ]
+        return _INSERT_AUDIT.statements(rows) + insert_statements(
+            self.events(entries), ctx.request_id
+        )
 
     def write(self, conn: Connection) -> int:
         """Insert every pending entry (audit rows are never loaded back, and this runs on

@@ -20,20 +20,15 @@ from typing import Any
 
 import orjson
 
-from backend.core.prepared import PreparedSQL
+from backend.core.row_inserts import MultiRowInsert, Statement
 
-_INSERT_EVENTS = (
-    "INSERT INTO events (tenant_id, type, entity_type, entity_id, payload, request_id) VALUES "
+# A request's usual few events (a bet: one) are prepared: see core/row_inserts.py.
+_INSERT_EVENTS = MultiRowInsert(
+    "oddsdesk_events_insert",
+    "INSERT INTO events (tenant_id, type, entity_type, entity_id, payload, request_id) VALUES ",
+    "(%s::uuid, %s, %s, %s, %s::jsonb, %s)",
+    prepared_up_to=2,
 )
-_EVENT_ROW = "(%s::uuid, %s, %s, %s, %s::jsonb, %s)"
-ROWS_PER_STATEMENT = 1000
-# A request's usual few events as statements prepared once per connection (a bet: one).
-_PREPARED = {
-    rows: PreparedSQL(
-        f"oddsdesk_events_insert_{rows}", _INSERT_EVENTS + ", ".join([_EVENT_ROW] * rows)
-    )
-    for rows in range(1, 3)
-}
 # A strategy change that is only its bankroll moving is part of a bet's or a settlement's event.
 _BANKROLL_ONLY = frozenset({"bankroll"})
 _NAMED = {
@@ -84,25 +79,17 @@ def derived_event(
     return OutboxEvent(kind, entity_type, entity_id, tenant_id, payload)
 
 
-def insert_statements(
-    events: list[OutboxEvent], request_id: str | None
-) -> list[tuple[str | PreparedSQL, list[Any]]]:
-    """The events as multi-row INSERTs (1,000 rows per statement; the usual few prepared)."""
-    statements: list[tuple[str | PreparedSQL, list[Any]]] = []
-    for start in range(0, len(events), ROWS_PER_STATEMENT):
-        chunk = events[start : start + ROWS_PER_STATEMENT]
-        params: list[Any] = []
-        for e in chunk:
-            params += (
-                str(e.tenant_id) if e.tenant_id else None,
-                e.type,
-                e.entity_type,
-                e.entity_id,
-                orjson.dumps(e.payload).decode(),
-                request_id,
-            )
-        prepared = _PREPARED.get(len(chunk))
-        statements.append(
-            (prepared or _INSERT_EVENTS + ", ".join([_EVENT_ROW] * len(chunk)), params)
+def insert_statements(events: list[OutboxEvent], request_id: str | None) -> list[Statement]:
+    """The events as multi-row INSERTs."""
+    rows = [
+        (
+            str(e.tenant_id) if e.tenant_id else None,
+            e.type,
+            e.entity_type,
+            e.entity_id,
+            orjson.dumps(e.payload).decode(),
+            request_id,
         )
-    return statements
+        for e in events
+    ]
+    return _INSERT_EVENTS.statements(rows)
