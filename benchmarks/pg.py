@@ -169,7 +169,7 @@ class PrivateCluster:
         entry = pwd.getpwnam(self._user)
         os.chown(data_dir, entry.pw_uid, entry.pw_gid)
 
-    def _run(self, tool: str, args: list[str], timeout: float = 120) -> None:
+    def run(self, tool: str, args: list[str], timeout: float = 120) -> None:
         assert self.data_dir is not None
         result = subprocess.run(
             [str(self.bindir / tool), *args],
@@ -194,7 +194,7 @@ class PrivateCluster:
         self.data_dir.chmod(0o700)
         pgdata = self.data_dir / "data"
         self._prepare_user(self.data_dir)
-        self._run(
+        self.run(
             "initdb",
             [
                 "-D",
@@ -211,7 +211,7 @@ class PrivateCluster:
         options = f"-p {self.port} -k {self.data_dir} " + " ".join(
             f"-c {k}={v}" for k, v in self.settings.items()
         )
-        self._run(
+        self.run(
             "pg_ctl",
             [
                 "-D",
@@ -239,7 +239,7 @@ class PrivateCluster:
             return
         try:
             if (self.data_dir / "data" / "postmaster.pid").exists():
-                self._run("pg_ctl", ["-D", str(self.data_dir / "data"), "-m", "fast", "-w", "stop"])
+                self.run("pg_ctl", ["-D", str(self.data_dir / "data"), "-m", "fast", "-w", "stop"])
         finally:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = None

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.conftest import ADMIN_KEY
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -81,13 +82,6 @@ class Reply:
             return False
         length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
         return length is not None and len(body) >= int(length.group(1))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def send(sock: socket.socket, data: bytes) -> bool:
@@ -154,7 +148,7 @@ def wait_live(server: Server, proc: subprocess.Popen[bytes], limit_s: float = 60
 
 @pytest.fixture(scope="module")
 def server(database_url: URL, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url.render_as_string(hide_password=False),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -17,19 +16,12 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from tests.conftest import ADMIN_KEY, CURSOR_SECRET
-from tests.helpers import make_tenant
+from tests.helpers import free_port, make_tenant
 from tests.webhook_events import insert_events
 from tests.webhook_receiver import receiver
 from tests.worker_helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _alive(pid: int) -> bool:
@@ -68,20 +60,8 @@ def test_the_server_starts_and_stops_a_worker_that_delivers_webhooks(
     database_url: URL,
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url.render_as_string(hide_password=False),
-        "ADMIN_API_KEY": ADMIN_KEY,
-        "CURSOR_SECRET": CURSOR_SECRET,
-        "APP_ENV": "test",
-        "DB_POOL_SIZE": "2",
-        "LOG_LEVEL": "WARNING",
-        "WORKER_WITH_SERVER": "true",
-        "JOB_POLL_S": "0.2",
-        "IDEMPOTENCY_PURGE_EVERY_S": "0",
-        "ANALYTICS_RECOMPUTE_EVERY_S": "0",
-    }
+    port = free_port()
+    env = _env(database_url)
     out = tmp_path / "serve.log"
     command = [sys.executable, "-m", "backend.scripts.serve", "--serve-only", "--port", str(port)]
     with out.open("wb") as log:
@@ -125,7 +105,7 @@ def test_a_worker_whose_server_was_killed_stops_by_itself(
     notices it was left behind and stops on its own, as on SIGTERM."""
     out = tmp_path / "serve.log"
     command = [sys.executable, "-m", "backend.scripts.serve", "--serve-only"]
-    command += ["--port", str(_free_port())]
+    command += ["--port", str(free_port())]
     worker_pid = None
     with out.open("wb") as log:
         proc = subprocess.Popen(

@@ -35,6 +35,7 @@ from tests.helpers import (
     assert_problem,
     bet_body,
     count_rows,
+    free_port,
     idem,
     make_bookmaker,
     make_match,
@@ -48,12 +49,6 @@ PGBOUNCER = shutil.which("pgbouncer") or (
 pytestmark = pytest.mark.skipif(PGBOUNCER is None, reason="pgbouncer is not installed")
 SERVER_POOL = 4  # PgBouncer's server connections to the database
 SYSTEM_USER = "oddsdesk_pgbouncer"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _system_user() -> str | None:
@@ -82,7 +77,7 @@ def _system_user() -> str | None:
 def bouncer(database_url: URL) -> Iterator[URL]:
     """PgBouncer in transaction mode in front of the test database; its URL."""
     assert PGBOUNCER is not None
-    port, user = _free_port(), _system_user()
+    port, user = free_port(), _system_user()
     workdir = Path(tempfile.mkdtemp(prefix="oddsdesk-pgbouncer-"))
     (workdir / "userlist.txt").write_text('"postgres" ""\n')
     (workdir / "pgbouncer.ini").write_text(

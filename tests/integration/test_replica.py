@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from backend.core.config import Settings
 from backend.core.database import Database, create_database
 from backend.scripts import localdb, migrate
-from benchmarks.pg import PrivateCluster, _free_port
+from benchmarks.pg import PrivateCluster
 from tests.conftest import ADMIN_KEY
-from tests.helpers import make_match, make_strategy, make_team, make_tenant
+from tests.helpers import free_port, make_match, make_strategy, make_team, make_tenant
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 DB = "oddsdesk_replica"
@@ -33,9 +33,9 @@ class Replica:
         assert primary.data_dir is not None
         self.primary = primary
         self.pgdata = primary.data_dir / "replica"
-        self.port = _free_port()
+        self.port = free_port()
         source = ["-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"]
-        primary._run(
+        primary.run(
             "pg_basebackup",
             [*source, "-D", str(self.pgdata), "-R", "-X", "stream", "-c", "fast", "--no-sync"],
         )
@@ -47,7 +47,7 @@ class Replica:
         options = f"-p {self.port} -k {self.primary.data_dir} {same}"
         log = str(self.pgdata.parent / "replica.log")
         try:
-            self.primary._run(
+            self.primary.run(
                 "pg_ctl", ["-D", str(self.pgdata), "-l", log, "-o", options, "-w", "start"]
             )
         except RuntimeError as exc:
@@ -55,7 +55,7 @@ class Replica:
 
     def stop(self, mode: str = "fast") -> None:
         if (self.pgdata / "postmaster.pid").exists():
-            self.primary._run("pg_ctl", ["-D", str(self.pgdata), "-m", mode, "-w", "stop"])
+            self.primary.run("pg_ctl", ["-D", str(self.pgdata), "-m", mode, "-w", "stop"])
 
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{DB}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -23,16 +22,10 @@ from sqlalchemy.engine import URL
 
 from backend.scripts.localdb import PROJECT_ROOT
 from tests.conftest import ADMIN_KEY, CURSOR_SECRET
-from tests.helpers import make_strategy, make_team, unique
+from tests.helpers import free_port, make_strategy, make_team, unique
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _redis_up() -> bool:
@@ -68,7 +61,7 @@ class Fresh:
 
 @pytest.fixture(scope="module")
 def served(database_url: URL) -> Iterator[Fresh]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url.render_as_string(hide_password=False),
