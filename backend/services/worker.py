@@ -225,10 +225,7 @@ class Worker:
         return len(claimed)
 
     def run_job(self, job: ClaimedJob) -> None:
-        handler = self.handlers.get(job.kind)
-        if handler is None:
-            jobs.failed(self.uow(), job, f"no handler for {job.kind}", 0, 0)
-            return
+        handler = self.handlers[job.kind]  # only the kinds it has are claimed (run_jobs)
         try:
             with self._lease_kept(job):
                 handler(self.uow(), job)
