@@ -169,6 +169,11 @@ def test_the_feed_resumes_after_its_cursor_filters_by_type_and_refuses_bad_input
     assert_problem(client.get("/v1/events", params={"after": "x"}, headers=fund), 422)
     assert_problem(client.get("/v1/events", params={"types": "bet.won"}, headers=fund), 422)
     assert_problem(client.get("/v1/events", params={"wait": 31}, headers=fund), 422)
+    # limit: 1 to 1000, default 100.
+    for limit in (0, 1001, -1, "x"):
+        assert_problem(client.get("/v1/events", params={"limit": limit}, headers=fund), 422)
+    assert len(_feed(client, fund, after=cursor, limit=1)["items"]) == 1
+    assert len(_feed(client, fund, after=cursor, limit=1000)["items"]) == 5
     assert_problem(client.get("/v1/events", headers=admin_headers), 403)
 
 

@@ -278,7 +278,7 @@ def test_the_price_guard_and_the_idempotency_key_know_the_line(
     _, fund = make_tenant(client, admin_headers)
     strategy = make_strategy(client, fund)
 
-    def bet(line: str, price: str, key: str | None = None) -> Any:
+    def bet(line: str | float, price: str, key: str | None = None) -> Any:
         body = bet_body(
             strategy["id"],
             match["id"],
@@ -301,3 +301,45 @@ def test_the_price_guard_and_the_idempotency_key_know_the_line(
     assert_problem(reused, 422, "idempotency-key-reused")
     replay = bet("-0.75", "2.400", key="line-key")
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    # The same line as a JSON number, or with other places, is the same request.
+    for same in (-0.75, "-0.750"):
+        again = bet(same, "2.400", key="line-key")
+        assert again.status_code == 201, (same, again.text)
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == replay.json()
+    listed = client.get("/v1/bets", params={"strategy_id": strategy["id"]}, headers=fund)
+    assert [b["id"] for b in listed.json()["items"]] == [replay.json()["id"]]
+
+
+def test_the_csv_batch_takes_its_columns_in_any_order_line_included(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    match = make_match(client, admin_headers, kickoff_at=KICKOFF)
+    book = make_bookmaker(client, admin_headers)
+    at = _stamp(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3))
+    for header, rows in (
+        (
+            "line,captured_at,price,selection,market,bookmaker_id,match_id",
+            [
+                f"-0.25,{at},1.910,home,ah,{book['id']},{match['id']}",
+                f",{at},2.600,away,1x2,{book['id']},{match['id']}",
+            ],
+        ),
+        (
+            "market,line,match_id,selection,bookmaker_id,captured_at,price",
+            [f"ou,3.25,{match['id']},over,{book['id']},{at},2.050"],
+        ),
+    ):
+        response = client.post(
+            "/v1/odds/batch",
+            content="\n".join([header, *rows]) + "\n",
+            headers={**admin_headers, "Content-Type": "text/csv"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["inserted"] == len(rows)
+    latest = client.get(f"/v1/matches/{match['id']}/odds", headers=admin_headers).json()["items"]
+    assert [(o["market"], o["selection"], o["line"], o["price"]) for o in latest] == [
+        ("1x2", "away", None, "2.600"),
+        ("ah", "home", "-0.25", "1.910"),
+        ("ou", "over", "3.25", "2.050"),
+    ]

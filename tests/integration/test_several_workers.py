@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -73,34 +74,40 @@ def served(database_url: URL) -> Iterator[Fresh]:
     if _redis_up():
         env["REDIS_URL"] = REDIS_URL
     command = [sys.executable, "-m", "backend.scripts.serve", "--serve-only"]
-    process = subprocess.Popen(
-        [*command, "--workers", "2", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    client = Fresh(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/health/ready").status_code == 200 and len(_workers(client)) == 2:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                err = process.stderr.read().decode()[-2000:] if process.stderr else ""
-                raise RuntimeError(f"the server did not start two workers: {err}")
-            time.sleep(0.2)
-        yield client
-    finally:
-        process.terminate()  # the supervisor we started; it stops its workers
+    # stderr to a file, never to a pipe nobody drains (a full one blocks the server)
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            [*command, "--workers", "2", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        client = Fresh(f"http://127.0.0.1:{port}")
         try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if (
+                        client.get("/health/ready").status_code == 200
+                        and len(_workers(client)) == 2
+                    ):
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    stderr.seek(0)
+                    err = stderr.read().decode(errors="replace")[-2000:]
+                    raise RuntimeError(f"the server did not start two workers: {err}")
+                time.sleep(0.2)
+            yield client
+        finally:
+            process.terminate()  # the supervisor we started; it stops its workers
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _workers(client: Fresh, tries: int = 40) -> set[str]:
