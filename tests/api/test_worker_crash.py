@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -128,9 +127,22 @@ def test_killed_workers_lose_nothing_and_duplicates_share_their_webhook_id(
     assert [(r.delivery, r.job, r.n) for r in left] == [("succeeded", "done", EVENTS)]
 
 
-def test_sigterm_lets_the_worker_stop_cleanly(spawn: Any) -> None:
+def test_sigterm_lets_the_worker_stop_cleanly(spawn: Any, raw_engine: Engine) -> None:
+    def listeners() -> int:
+        with raw_engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name LIKE '%-worker-listen'"
+                )
+            ).scalar_one()
+        return int(found)
+
+    before = listeners()
     worker = spawn()
-    time.sleep(1.0)
+    # Running (its LISTEN connection open), not still importing: a SIGTERM before Python has
+    # started is the default action, not the worker's.
+    wait_until(lambda: listeners() > before or worker.poll() is not None, timeout=60)
     assert worker.poll() is None
     os.kill(worker.pid, signal.SIGTERM)
     assert worker.wait(10) == 0
