@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import psycopg2
 
+from benchmarks import pg
+
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = 100_000
 SETTLE_BETS, SETTLE_STRATEGIES = 10_000, 100
@@ -54,9 +56,12 @@ def _matches(dsn: str, count: int, past: bool = True) -> list[int]:
     return out
 
 
+ROWS_FROM = datetime(2024, 1, 1, tzinfo=UTC)  # the batches' snapshots are of 2024
+
+
 def _rows(match_ids: list[int], bookmaker_id: int) -> list[tuple[Any, ...]]:
     """100,000 distinct snapshots: 5 selections x N timestamps over the given matches."""
-    start = datetime(2024, 1, 1, tzinfo=UTC)
+    start = ROWS_FROM
     per_match = ROWS // len(match_ids)
     rows = []
     for m in match_ids:
@@ -160,6 +165,10 @@ def _check(response: httpx.Response) -> None:
 def _raw_copy(dsn: str, data: bytes) -> None:
     conn = psycopg2.connect(dsn)
     with conn, conn.cursor() as cur:
+        # As the app's batch does: the partition of the rows' year, if missing.
+        cur.execute(
+            "SELECT oddsdesk_ensure_partitions('odds_snapshots', %s, %s)", (ROWS_FROM, ROWS_FROM)
+        )
         cur.copy_expert(
             "COPY odds_snapshots (match_id, bookmaker_id, market, selection, price, "
             "captured_at) FROM STDIN WITH (FORMAT csv)",
@@ -209,6 +218,7 @@ def _busy_match(dsn: str, tenant_id: str, bookmaker_id: int) -> int:
             "FROM generate_series(1, %s) g",
             (tenant_id, strategies, SETTLE_STRATEGIES, match_id, bookmaker_id, SETTLE_BETS),
         )
+        pg.ensure_history_partitions(cur)
         cur.execute(
             "INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, price, "
             "captured_at) SELECT %s, %s, '1x2', s, 2.4, now() - interval '4 hours' "

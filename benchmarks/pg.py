@@ -419,3 +419,23 @@ class DbProbe:
 
     def close(self) -> None:
         self.conn.close()
+
+
+# Partitions for rows a benchmark writes with plain SQL, as the app's own writes make them
+# (odds batches) or keep them made ahead (the worker): the UTC years of every match's kickoff
+# a day either side, for its snapshots, and of `audit_from`..`audit_to` for audit rows.
+_KICKOFF_YEARS = """
+    SELECT oddsdesk_ensure_partitions('odds_snapshots', y, y)
+      FROM (SELECT DISTINCT date_trunc('year', t, 'UTC') AS y
+              FROM matches, LATERAL (VALUES (kickoff_at - interval '1 day'),
+                                            (kickoff_at + interval '1 day')) AS v (t)) AS years
+"""
+
+
+def ensure_history_partitions(cur: Any, audit_from: Any = None, audit_to: Any = None) -> None:
+    cur.execute(_KICKOFF_YEARS)
+    cur.execute("SELECT oddsdesk_ensure_partitions('odds_snapshots', now(), now())")
+    if audit_from is not None:
+        cur.execute(
+            "SELECT oddsdesk_ensure_partitions('audit_log', %s, %s)", (audit_from, audit_to)
+        )

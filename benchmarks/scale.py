@@ -119,6 +119,14 @@ class Loader:
                 size=1 << 20,
             )
 
+    def _partitions(self, table: str, start: datetime, end: datetime) -> None:
+        """The partitions of the rows about to be loaded (a day's margin either side)."""
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT oddsdesk_ensure_partitions(%s, %s, %s)",
+                (table, start - timedelta(days=1), end + timedelta(days=1)),
+            )
+
     def reference(self) -> dict[str, Any]:
         """Teams, bookmakers, tenants with their strategies and one key for tenant 0."""
         with self.conn, self.conn.cursor() as cur:
@@ -170,6 +178,8 @@ class Loader:
         audit = int(FULL_AUDIT * fraction)
         started = time.perf_counter()
         self._add_matches(matches)
+        self._partitions("odds_snapshots", self.kickoff(0), self.kickoff(matches))
+        self._partitions("audit_log", BASE_TIME, BASE_TIME + timedelta(seconds=5 * audit))
         self.copy(
             "odds_snapshots",
             "match_id, bookmaker_id, market, selection, price, captured_at",
@@ -329,6 +339,7 @@ class Loader:
                 (self.first_team, self.first_team + 1, tag),
             )
             (match,) = cur.fetchone()
+            cur.execute("SELECT oddsdesk_ensure_partitions('odds_snapshots', now(), now())")
             cur.execute(
                 "INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, price, "
                 "captured_at) SELECT %s, %s, s.m, s.sel, 2.4, now() - interval '4 hours' "

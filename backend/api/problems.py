@@ -236,6 +236,8 @@ def unavailable_response(scope: Scope, kind: str) -> Response:
         "too_many_connections": "the database has no free connections; retry shortly",
         "serialization_failure": "too many concurrent changes; retry",
         "deadlock": "too many concurrent changes; retry",
+        "partition_missing": "the history table has no partition for this time yet; the "
+        "worker makes it, retry shortly",
     }
     return problem_response(
         scope,

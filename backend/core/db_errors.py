@@ -23,11 +23,20 @@ def sqlstate(exc: BaseException) -> str | None:
     return getattr(orig, "pgcode", None)
 
 
+def _message(exc: BaseException) -> str:
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    return getattr(diag, "message_primary", None) or ""
+
+
 def classify_db_error(exc: BaseException) -> str | None:
     """The kind of an infrastructure failure, or None for an error the caller caused."""
     if isinstance(exc, sa_exc.TimeoutError):
         return "pool_timeout"
     code = sqlstate(exc)
+    if code == "23514" and _message(exc).startswith("no partition of relation"):
+        # A history table has no partition for this time yet (core/history.py): the worker's
+        # periodic job makes it; the write can be retried then.
+        return "partition_missing"
     if code in _UNAVAILABLE_SQLSTATES:
         return _UNAVAILABLE_SQLSTATES[code]
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:

@@ -1,4 +1,5 @@
-"""The append-only audit log: one row per created, changed or deleted audited entity."""
+"""The append-only audit log: one row per created, changed or deleted audited entity;
+range-partitioned by `occurred_at`, a partition per UTC year (core/history.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import CheckConstraint, DateTime, Index, String, Uuid, func, tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.core.history import partition_by
 from backend.models.base import Base
 
 AUDIT_ACTIONS = ("create", "update", "delete", "kill", "pause", "resume", "settle", "void")
@@ -36,8 +38,9 @@ class AuditLog(Base):
         Uuid, primary_key=True, server_default=text("gen_random_uuid()")
     )
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The partition key, so part of the primary key: (id, occurred_at).
     occurred_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
+        DateTime(timezone=True), primary_key=True, server_default=func.now()
     )
     actor: Mapped[str] = mapped_column(String(100), nullable=False)
     action: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -54,4 +57,5 @@ class AuditLog(Base):
         CheckConstraint(_in_list("entity_type", AUDIT_ENTITY_TYPES), name="entity_type_valid"),
         Index("ix_audit_log_tenant_id_occurred_at_id", "tenant_id", "occurred_at", "id"),
         Index("ix_audit_log_entity_type_entity_id", "entity_type", "entity_id"),
+        {"postgresql_partition_by": partition_by("audit_log")},
     )

@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, String, Uuid, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
+from backend.core.history import is_history_child
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -22,7 +24,11 @@ MANAGED_SCHEMAS = frozenset({"public", "analytics"})
 
 
 def include_managed_schemas(name: str | None, type_: str, parent_names: object) -> bool:
-    """Alembic `include_name` hook: compare our schemas only."""
+    """Alembic `include_name` hook: compare our schemas only, and the partitioned history
+    tables themselves, not their partitions (made at run time, core/history.py) nor the ones
+    retention detached and kept."""
+    if type_ == "table":
+        return not is_history_child(name)
     return type_ != "schema" or name is None or name in MANAGED_SCHEMAS
 
 

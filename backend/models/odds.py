@@ -1,5 +1,5 @@
 """Bookmaker prices: append-only, high volume, one row per (match, book, market, selection,
-time)."""
+line, time); range-partitioned by `captured_at`, a partition per UTC year (core/history.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.core.history import partition_by
 from backend.core.markets import MARKET_RULE_SQL
 from backend.models.base import Base
 from backend.models.trading import LINE, PRICE
@@ -37,7 +38,8 @@ class OddsSnapshot(Base):
     selection: Mapped[str] = mapped_column(String(8), nullable=False)
     line: Mapped[Decimal | None] = mapped_column(LINE)  # ah / ou only (core/markets.py)
     price: Mapped[Decimal] = mapped_column(PRICE, nullable=False)
-    captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The partition key, so part of the primary key: (id, captured_at).
+    captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
 
     __table_args__ = (
         # Also the "latest as of" index: DISTINCT ON (bookmaker, market, selection, line)
@@ -55,4 +57,5 @@ class OddsSnapshot(Base):
         Index("ix_odds_snapshots_match_id_captured_at_id", "match_id", "captured_at", "id"),
         CheckConstraint("price >= 1.001 AND price <= 1000", name="price_range"),
         CheckConstraint(MARKET_RULE_SQL, name="market_selection_valid"),
+        {"postgresql_partition_by": partition_by("odds_snapshots")},
     )

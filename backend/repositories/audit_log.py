@@ -38,6 +38,7 @@ class AuditRepository(Repository[AuditLog]):
     view; every tenant-owned row is audited under its tenant)."""
 
     model_type: ClassVar[type[Any]] = AuditLog
+    row_key = "id"  # the primary key also holds the partition key
     entity_name = "audit entry"
     list_view = AUDIT_VIEW
 
@@ -56,5 +57,6 @@ class TenantAuditRepository(TenantRepository[AuditLog]):
     """One tenant's entries: its strategies, bets and their settlement."""
 
     model_type: ClassVar[type[Any]] = AuditLog
+    row_key = "id"  # the primary key also holds the partition key
     entity_name = "audit entry"
     list_view = AUDIT_VIEW

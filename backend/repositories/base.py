@@ -112,7 +112,14 @@ class Repository(SqlRepository, Generic[ModelT]):
     def select(self) -> Select[tuple[ModelT]]:
         return self.scoped(select(self.model_type))
 
+    # The column naming one row, when the primary key has more than one: the history
+    # tables' keys hold their partition key too, (id, captured_at), and `id` alone is unique.
+    row_key: ClassVar[str | None] = None
+
     def _pk(self) -> InstrumentedAttribute[Any]:
+        if self.row_key is not None:
+            named: InstrumentedAttribute[Any] = getattr(self.model_type, self.row_key)
+            return named
         pk = self.model_type.__mapper__.primary_key
         assert len(pk) == 1, "Repository supports single-column primary keys"
         attr: InstrumentedAttribute[Any] = getattr(self.model_type, pk[0].key)

@@ -11,6 +11,7 @@ from typing import Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from backend.core.db_errors import classify_db_error
 from backend.core.errors import (
     CheckViolation,
     Duplicate,
@@ -55,6 +56,7 @@ def domain_error(
                 message or f"{entity_name} is still referenced by other records", constraint
             )
         return ForeignKeyViolation(message or "a referenced record does not exist", constraint)
-    if code in ("23514", "23502"):
+    if code in ("23514", "23502") and classify_db_error(exc) is None:
+        # (not a history table's missing partition: that is the database's fault, 503)
         return CheckViolation(message or f"{entity_name} breaks a rule", constraint)
     return exc

@@ -78,6 +78,13 @@ _FIND_BAD_REFERENCES = text("""
      ORDER BY i.row_no
      LIMIT 20
 """)
+# The partitions of the staged rows' years (odds_snapshots is partitioned by UTC year, see
+# core/history.py): made if missing, before the rows go in.
+_ENSURE_PARTITIONS = text("""
+    SELECT coalesce(sum(oddsdesk_ensure_partitions('odds_snapshots', y, y)), 0)
+      FROM (SELECT DISTINCT date_trunc('year', captured_at::timestamptz, 'UTC') AS y
+              FROM odds_in) AS years
+""")
 _INSERT = text("""
     WITH inserted AS (
     INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, line, price,
@@ -94,7 +101,7 @@ _INSERT = text("""
 """)
 # One statement answers both "does the match exist?" and "its latest prices as of `at`"
 # (kickoff when `at` is null: the closing line).
-_LATEST = """
+LATEST_SQL = """
     SELECT m.id AS found, s.id, s.match_id, s.bookmaker_id, s.market, s.selection, s.line,
            s.price, s.captured_at
       FROM matches m
@@ -130,6 +137,7 @@ SNAPSHOT_FIELDS = (
 
 class OddsRepository(Repository[OddsSnapshot]):
     model_type: ClassVar[type[Any]] = OddsSnapshot
+    row_key = "id"  # the primary key also holds the partition key
     list_view = View.of(OddsSnapshot, SNAPSHOT_FIELDS)
     entity_name = "odds snapshot"
 
@@ -157,6 +165,7 @@ class OddsRepository(Repository[OddsSnapshot]):
         """Insert every staged row not already stored; returns how many were new. New rows
         announce an `odds.ingested` event (a reference event: every tenant sees it) naming
         how many and the matches they are of."""
+        self.session.execute(_ENSURE_PARTITIONS)
         inserted, matches = self.session.execute(_INSERT).one()
         if inserted:
             audit_buffer(self.session).announce(
@@ -175,7 +184,7 @@ class OddsRepository(Repository[OddsSnapshot]):
         (the kickoff when None), as read-model rows; None when the match does not exist."""
         if not storable_id(match_id):
             return None
-        rows = self._raw(_LATEST, {"match": match_id, "at": at}).fetchall()
+        rows = self._raw(LATEST_SQL, {"match": match_id, "at": at}).fetchall()
         if not rows:
             return None
         keys = SNAPSHOT_FIELDS

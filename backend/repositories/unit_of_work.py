@@ -30,6 +30,7 @@ from backend.repositories.bets import BetRepository
 from backend.repositories.context import arm_context, context_of, open_with_context
 from backend.repositories.event_fanout import EventFanOutRepository
 from backend.repositories.events import EventRepository
+from backend.repositories.history import HistoryPartitionRepository
 from backend.repositories.idempotency import IdempotencyRepository
 from backend.repositories.imports import ImportRepository
 from backend.repositories.jobs import JobRepository
@@ -75,6 +76,7 @@ class UnitOfWork:
     jobs = plain(JobRepository)
     event_fanout = plain(EventFanOutRepository)
     webhook_sending = plain(WebhookSendingRepository)
+    history = plain(HistoryPartitionRepository)
     # Tenant-scoped: built with the principal's tenant; NotATenant for anyone else.
     strategies = tenant(StrategyRepository)
     bets = tenant(BetRepository)

@@ -13,8 +13,8 @@ database has; null means absent. Kinds: missing_table, unexpected_table, missing
 unexpected_column, type_mismatch, nullability_mismatch, default_mismatch, primary_key_mismatch,
 missing_index, unexpected_index, index_predicate_mismatch, missing_unique, unexpected_unique,
 missing_foreign_key, unexpected_foreign_key, foreign_key_mismatch, missing_check,
-unexpected_check, check_mismatch, missing_trigger, missing_policy, missing_rls, missing_view,
-missing_materialized_view, missing_function, missing_schema.
+unexpected_check, check_mismatch, partitioning_mismatch, missing_trigger, missing_policy,
+missing_rls, missing_view, missing_materialized_view, missing_function, missing_schema.
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ DECLARED_OBJECTS: tuple[Declared, ...] = (
     ),
     Declared("function", "public", "", "oddsdesk_notify_jobs"),
     Declared("trigger", "public", "jobs", "jobs_notify"),
+    Declared("function", "public", "", "oddsdesk_ensure_partitions"),
 )
 
 

@@ -3,7 +3,7 @@
 Alembic's comparison (`compare_metadata`, with type and server-default comparison) finds
 tables, columns, types, nullability, defaults, indexes, unique constraints and foreign keys.
 This module adds what it skips: CHECK constraints, primary keys, foreign-key targets and
-ON DELETE, partial-index predicates, and the objects only migrations create (triggers,
+ON DELETE, partial-index predicates, partitioning, and the objects only migrations create (triggers,
 row-level security, views, the materialized view, functions, the `analytics` schema), which
 are declared in `declared_objects.py`. Alembic's diffs are translated in `alembic_diff.py`;
 `Mismatch` and the text rules are in `schema_mismatch.py`.
@@ -57,6 +57,7 @@ class Comparator:
             self._checks(table)
             self._foreign_keys(table)
             self._partial_indexes(table)
+            self._partitioning(table)
         self._declared()
         return merge_pairs(self.out)
 
@@ -174,6 +175,20 @@ class Comparator:
                     want,
                     have,
                 )
+
+    def _partitioning(self, table: Any) -> None:
+        """The model's `postgresql_partition_by` against the table's (none for a plain one)."""
+        want = table.dialect_options["postgresql"].get("partition_by")
+        have = self.conn.execute(
+            text(
+                "SELECT pg_get_partkeydef(c.oid) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :schema AND c.relname = :table"
+            ),
+            {"schema": schema_of(table.schema), "table": table.name},
+        ).scalar()
+        if norm_sql(want) != norm_sql(have):
+            self._add("partitioning_mismatch", table.schema, table.name, table.name, want, have)
 
     # -- objects only migrations create ----------------------------------------------------
 

@@ -28,7 +28,7 @@ from backend.repositories.event_fanout import DELIVER, FanOut
 from backend.repositories.idempotency import purge_expired
 from backend.repositories.jobs import ClaimedJob
 from backend.repositories.unit_of_work import UnitOfWork
-from backend.services import analytics, jobs
+from backend.services import analytics, history, jobs
 from backend.services.use_case import use_case
 from backend.services.webhook_delivery import Deliverer
 
@@ -40,6 +40,8 @@ ANALYTICS = "analytics.recompute"
 PURGE = "idempotency.purge"
 JOBS_PURGE = "jobs.purge"
 JOBS_PURGE_EVERY_S = 3600
+PARTITIONS = "history.partitions"
+PARTITIONS_EVERY_S = 3600  # cheap when they exist; a year ahead is made long before it is needed
 SCHEDULE_EVERY_S = 60.0  # how often a worker makes sure the periodic jobs exist
 COALESCE_S = 0.02  # after a wake-up, announcements gather this long before a round
 
@@ -88,6 +90,11 @@ def purge_jobs(retention_s: int) -> Handler:
     return purge
 
 
+def ensure_history_partitions(uow: UnitOfWork, job: ClaimedJob) -> None:
+    history.ensure_ahead(uow)  # commits on its own; running it twice is harmless
+    jobs.done(uow, job)
+
+
 def recompute_analytics(uow: UnitOfWork, job: ClaimedJob) -> None:
     analytics.recompute(uow)  # commits on its own; running it twice is harmless
     jobs.done(uow, job)
@@ -110,6 +117,7 @@ class Worker:
             ANALYTICS: recompute_analytics,
             PURGE: purge_idempotency,
             JOBS_PURGE: purge_jobs(settings.job_retention_s),
+            PARTITIONS: ensure_history_partitions,
         }
         self._stopping = threading.Event()
         self._scheduled_at = float("-inf")
@@ -192,6 +200,7 @@ class Worker:
                 PURGE: self.settings.idempotency_purge_every_s,
                 ANALYTICS: self.settings.analytics_recompute_every_s,
                 JOBS_PURGE: JOBS_PURGE_EVERY_S if self.settings.job_retention_s else 0,
+                PARTITIONS: PARTITIONS_EVERY_S,
             },
         )
         self._scheduled_at = now

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, MetaData, create_engine, text
 from sqlalchemy.engine import URL
 
 from backend.models import Base
@@ -138,3 +138,19 @@ def test_each_change_is_reported_exactly_once_with_its_kind(
         finally:
             trans.rollback()
     assert [(m.kind, m.table, m.object) for m in found] == [(kind, table, obj)]
+
+
+def test_a_table_partitioned_otherwise_than_its_model_says_is_reported(
+    schema_engine: Engine,
+) -> None:
+    """The models declare odds_snapshots partitioned by RANGE (captured_at): a model that
+    says otherwise (here: not partitioned) is told apart from the database, once."""
+    metadata = MetaData(naming_convention=Base.metadata.naming_convention)
+    for table in Base.metadata.sorted_tables:
+        table.to_metadata(metadata)
+    metadata.tables["odds_snapshots"].dialect_options["postgresql"]["partition_by"] = None
+    with schema_engine.connect() as conn:
+        found = compare(conn, metadata, ["public", "analytics"])
+    assert [(m.kind, m.table, m.expected, m.actual) for m in found] == [
+        ("partitioning_mismatch", "odds_snapshots", None, "RANGE (captured_at)")
+    ]
