@@ -180,3 +180,17 @@ def ah_expected(
         paid += stake / 2 * (price if result == "w" else 1 if result == "p" else 0)
     status = AH_STATUS["".join(sorted(results, key="lpw".index))]
     return status, paid.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"  # the machine's Redis (CI has one)
+
+
+def redis_up() -> bool:
+    """Whether Redis answers on REDIS_URL (tests that need it skip without it)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        return False
+    return True

@@ -19,6 +19,7 @@ from backend.core.engine import build_engine, connect_args
 from backend.core.pool import PingResult, PoolStatus, check_connection, get_pool_status
 from backend.core.replica import ReplicaRouter
 from backend.core.unit_session import UnitSession
+from backend.core.write_marks import SharedWriteMarks
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ def _replica(settings: Settings) -> ReplicaRouter | None:
         args = {**connect_args(own), "application_name": f"{own.db_application_name}-replica-lag"}
         return psycopg2.connect(url, **args)
 
-    router = ReplicaRouter(build_engine(own), connect, settings.replica_poll_ms / 1000)
+    shared = SharedWriteMarks(settings.redis_url) if settings.redis_url else None
+    router = ReplicaRouter(build_engine(own), connect, settings.replica_poll_ms / 1000, shared)
     router.start()
     return router
 

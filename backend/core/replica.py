@@ -12,10 +12,14 @@ otherwise to the primary. The router learns both without a round trip of the req
   principal (a tenant, or the admin): that principal's reads stay on the primary until the
   replica has replayed it.
 
-What a worker notes is its own: a write answered by another worker is not known here (a
-tenant's next read on this worker may then come from a replica that has not replayed it yet,
-for as long as the replica's lag). Requests that read from a replica skip the query cache, so
-a cache is only ever filled from the primary.
+What a worker notes is its own unless REDIS_URL is set: then every mark is also noted in
+Redis (core/write_marks.py, one round trip per write) and a read asks Redis for its
+principal's mark (one round trip per read bound for the replica), so a write answered by one
+worker (or host) keeps that principal's reads on every other one on the primary too. Without
+Redis, a write answered by another worker is not known here (a tenant's next read on this
+worker may then come from a replica that has not replayed it yet, for as long as the
+replica's lag). Requests that read from a replica skip the query cache, so a cache is only
+ever filled from the primary.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from backend.core.principal import Principal
+from backend.core.write_marks import SharedWriteMarks
 
 log = logging.getLogger("oddsdesk.replica")
 
 STALE_AFTER_S = 2.0  # a replay position older than this is not trusted
 PIN_S = 10.0  # a write whose LSN is unknown keeps its principal on the primary this long
+PINNED_LSN = 1 << 52  # beyond any replay position (exact in Redis' Lua numbers, doubles)
 
 
 def reader_key(principal: Principal) -> str:
@@ -50,8 +56,15 @@ def lsn_value(text: str) -> int:
 
 
 class ReplicaRouter:
-    def __init__(self, engine: Engine, connect: Callable[[], Any], poll_s: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        connect: Callable[[], Any],
+        poll_s: float,
+        shared: SharedWriteMarks | None = None,
+    ) -> None:
         self.engine = engine
+        self.shared = shared  # every worker's marks (REDIS_URL), or None: this worker's only
         self._connect = connect
         self._poll_s = poll_s
         self._lock = threading.Lock()
@@ -77,17 +90,27 @@ class ReplicaRouter:
             pinned = self._pinned.get(principal)
         if pinned is not None and time.monotonic() < pinned:
             return False
-        return self.replayed >= written
+        replayed = self.replayed
+        if replayed < written:
+            return False
+        if self.shared is None:
+            return True
+        shared = self.shared.mark(principal)  # any worker's last write of this principal
+        return shared is not None and replayed >= shared
 
     def wrote(self, principal: str, lsn: int) -> None:
         with self._lock:
             if lsn > self._written.get(principal, 0):
                 self._written[principal] = lsn
+        if self.shared is not None:
+            self.shared.note(principal, lsn)
 
     def pin(self, principal: str, seconds: float = PIN_S) -> None:
         """Keep `principal` on the primary for a while (its last write's LSN is unknown)."""
         with self._lock:
             self._pinned[principal] = time.monotonic() + seconds
+        if self.shared is not None:  # on every worker: a mark no replica has replayed
+            self.shared.note(principal, PINNED_LSN)
 
     def failed(self) -> None:
         """A request could not use the replica: primary only until the poller sees it again."""
@@ -104,6 +127,8 @@ class ReplicaRouter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        if self.shared is not None:
+            self.shared.close()
         self.engine.dispose()
 
     def _run(self) -> None:

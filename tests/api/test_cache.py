@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from backend.core.config import Settings
@@ -17,9 +16,7 @@ from backend.core.versioning import ExpectedVersion
 from backend.repositories.unit_of_work import UnitOfWork
 from backend.services import crud
 from backend.services.reference import teams
-from tests.helpers import make_team
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.helpers import REDIS_URL, make_team, redis_up
 
 
 def _stats(client: TestClient, admin: dict[str, str]) -> dict[str, Any]:
@@ -77,9 +74,7 @@ def test_a_rolled_back_write_does_not_invalidate(
 
 @pytest.fixture
 def redis_settings(settings: Settings) -> Settings:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.ConnectionError:
+    if not redis_up():
         pytest.skip("no Redis on 127.0.0.1:6379 (CI has one)")
     # Redis alone: PostgreSQL's channel would deliver the invalidation just as well.
     return settings.model_copy(update={"redis_url": REDIS_URL, "cache_listen": False})

@@ -12,15 +12,22 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from backend.core.config import Settings
 from backend.core.database import create_database
-from tests.helpers import assert_problem, bet_body, count_rows, idem, make_strategy, unique
+from tests.helpers import (
+    REDIS_URL,
+    assert_problem,
+    bet_body,
+    count_rows,
+    idem,
+    make_strategy,
+    redis_up,
+    unique,
+)
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 SLOW = "0.001"  # a token every 1000 s: within a test only the burst counts
 
 
@@ -165,9 +172,7 @@ def _two_workers(settings: Settings) -> Iterator[tuple[TestClient, TestClient]]:
 def test_workers_share_a_bucket_through_redis(
     settings: Settings, admin_headers: dict[str, str]
 ) -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.ConnectionError:
+    if not redis_up():
         pytest.skip("no Redis on 127.0.0.1:6379 (CI has one)")
     shared = settings.model_copy(update={"redis_url": REDIS_URL})
     with _two_workers(shared) as (a, b):
@@ -209,9 +214,7 @@ def test_a_redis_outage_falls_back_to_the_workers_bucket(
 def test_two_workers_racing_on_one_redis_bucket_take_exactly_the_burst(
     settings: Settings, admin_headers: dict[str, str]
 ) -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.ConnectionError:
+    if not redis_up():
         pytest.skip("no Redis on 127.0.0.1:6379 (CI has one)")
     shared = settings.model_copy(update={"redis_url": REDIS_URL})
     with _two_workers(shared) as (a, b), ThreadPoolExecutor(max_workers=8) as pool:

@@ -20,7 +20,15 @@ from backend.core.database import Database, create_database
 from backend.scripts import localdb, migrate
 from benchmarks.pg import PrivateCluster
 from tests.conftest import ADMIN_KEY
-from tests.helpers import free_port, make_match, make_strategy, make_team, make_tenant
+from tests.helpers import (
+    REDIS_URL,
+    free_port,
+    make_match,
+    make_strategy,
+    make_team,
+    make_tenant,
+    redis_up,
+)
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 DB = "oddsdesk_replica"
@@ -187,3 +195,49 @@ def test_the_replica_is_a_real_standby(stack: tuple[TestClient, Database, Replic
     assert Path(replica.pgdata / "standby.signal").exists()
     with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
         replica.sql("CREATE TABLE nope (id int)")
+
+
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379 (CI has one)")
+def test_with_redis_a_write_on_one_worker_keeps_the_writers_reads_on_the_primary_everywhere(
+    cluster: tuple[PrivateCluster, Replica], settings: Settings
+) -> None:
+    """Two app instances (two workers) on one primary and its replica, sharing Redis: a write
+    answered by worker A keeps its principal's reads on the primary on worker B too, until the
+    replica has replayed it. Without Redis, B knows only its own writes (the third instance)."""
+    from backend.api.app import create_app
+
+    primary, replica = cluster
+    base = {
+        "database_url": SecretStr(primary.url(DB)),
+        "database_replica_url": SecretStr(replica.url()),
+        "replica_poll_ms": 50,
+    }
+    shared = settings.model_copy(update={**base, "redis_url": REDIS_URL})
+    alone = settings.model_copy(update={**base, "redis_url": None})
+    dbs = [create_database(shared), create_database(shared), create_database(alone)]
+    try:
+        with (
+            TestClient(create_app(shared, dbs[0]), raise_server_exceptions=False) as a,
+            TestClient(create_app(shared, dbs[1]), raise_server_exceptions=False) as b,
+        ):
+            routers = [d.replica for d in dbs]
+            assert all(r is not None for r in routers)
+            _until(lambda: all(r is not None and r.healthy for r in routers))
+            tenant, fund = make_tenant(a, ADMIN)
+            first = make_strategy(a, fund)
+            _until(lambda: all(r is not None and r.serves(tenant["id"]) for r in routers))
+            replica.sql("SELECT pg_wal_replay_pause()")
+            try:
+                second = make_strategy(a, fund)  # through worker A, not replayed
+                # Worker B never saw that write, yet reads it: from the primary.
+                assert _strategy_names(b, fund) == [first["name"], second["name"]]
+                assert routers[1] is not None and not routers[1].serves(tenant["id"])
+                # An instance without Redis would read from the lagging replica.
+                assert routers[2] is not None and routers[2].serves(tenant["id"])
+            finally:
+                replica.sql("SELECT pg_wal_replay_resume()")
+            _until(lambda: routers[1] is not None and routers[1].serves(tenant["id"]))
+            assert _strategy_names(b, fund) == [first["name"], second["name"]]
+    finally:
+        for d in dbs:
+            d.dispose()

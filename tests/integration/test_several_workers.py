@@ -18,23 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from sqlalchemy.engine import URL
 
 from backend.scripts.localdb import PROJECT_ROOT
 from tests.conftest import ADMIN_KEY, CURSOR_SECRET
-from tests.helpers import free_port, make_strategy, make_team, unique
+from tests.helpers import REDIS_URL, free_port, make_strategy, make_team, redis_up, unique
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-def _redis_up() -> bool:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.ConnectionError:
-        return False
-    return True
 
 
 class Fresh:
@@ -71,7 +61,7 @@ def served(database_url: URL) -> Iterator[Fresh]:
         "LOG_LEVEL": "WARNING",
         "WORKER_WITH_SERVER": "false",  # no background worker process here
     }
-    if _redis_up():
+    if redis_up():
         env["REDIS_URL"] = REDIS_URL
     command = [sys.executable, "-m", "backend.scripts.serve", "--serve-only"]
     # stderr to a file, never to a pipe nobody drains (a full one blocks the server)
@@ -140,7 +130,7 @@ def test_a_change_reaches_every_workers_cache(served: Fresh) -> None:
     assert leagues == {"After"}
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI has one)")
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379 (CI has one)")
 def test_a_keys_rate_limit_is_one_bucket_across_workers(served: Fresh) -> None:
     made = served.post("/v1/admin/tenants", json={"name": unique("Limited")}, headers=ADMIN)
     tenant = made.json()
