@@ -88,7 +88,10 @@ def page_of(
     """A keyset page on top of `stmt`: rows after the cursor, a view's columns and joins,
     ordered by the keys, limited. Cursor values and limit may be values or bound parameters."""
     if after is not None:
-        stmt = stmt.where(tuple_(*keys) > tuple_(*after))
+        # The row comparison is the cursor; the bound on its first key alone is implied by it
+        # and is what the planner can prune partitions with (the history tables' first key is
+        # their partition key) and start an index range at.
+        stmt = stmt.where(keys[0] >= after[0], tuple_(*keys) > tuple_(*after))
     if view is not None:
         stmt = stmt.with_only_columns(*view.columns, maintain_column_froms=True)
         for target, onclause in view.joins:

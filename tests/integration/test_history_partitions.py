@@ -249,3 +249,30 @@ def test_retention_takes_whole_old_years_out_and_keeps_them_aside(
     assert stored.json()["inserted"] == 1
     assert retention.main(["list", "--table", "odds_snapshots"]) == 0
     assert "odds_snapshots_before_2000" in capsys.readouterr().out
+
+
+def test_history_pages_walk_across_years_and_equal_moments_without_losing_a_row(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    """A cursor's page is bounded by its first key too (what prunes the years before it):
+    rows sharing a moment with the cursor, and rows in the next year's partition, all come."""
+    match = make_match(client, admin_headers, kickoff_at="2012-01-01T15:00:00Z")
+    book = make_bookmaker(client, admin_headers)
+    rows = [
+        {**_snapshot(match["id"], book["id"], at), "selection": selection}
+        for at in ("1999-12-31T23:00:00Z", "2011-12-31T23:59:00Z", "2012-01-01T14:00:00Z")
+        for selection in ("home", "draw", "away")
+    ]
+    assert client.post("/v1/odds/batch", json={"snapshots": rows}, headers=admin_headers).is_success
+    url = f"/v1/matches/{match['id']}/odds/history"
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get(url, params=params, headers=admin_headers).json()
+        seen += [(o["captured_at"], o["selection"]) for o in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 9 and len(set(seen)) == 9
+    assert [s[0] for s in seen] == sorted(s[0] for s in seen)
