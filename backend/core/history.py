@@ -30,13 +30,6 @@ def partition_by(table: str) -> str:
     return f"RANGE ({HISTORY_TABLES[table]})"
 
 
-def partition_name(table: str, year: int) -> str:
-    """The partition of `table` holding `year` (UTC)."""
-    if table not in HISTORY_TABLES:
-        raise ValueError(f"not a partitioned history table: {table}")
-    return f"{table}_before_{FIRST_YEAR}" if year < FIRST_YEAR else f"{table}_y{year}"
-
-
 def partition_of(name: str) -> tuple[str, int | None] | None:
     """(table, year) when `name` is a history partition (year None for the one before
     FIRST_YEAR), else None."""
