@@ -40,7 +40,6 @@ log = logging.getLogger("oddsdesk.replica")
 
 STALE_AFTER_S = 2.0  # a replay position older than this is not trusted
 PIN_S = 10.0  # a write whose LSN is unknown keeps its principal on the primary this long
-PINNED_LSN = 1 << 52  # beyond any replay position (exact in Redis' Lua numbers, doubles)
 
 
 def reader_key(principal: Principal) -> str:
@@ -109,8 +108,8 @@ class ReplicaRouter:
         """Keep `principal` on the primary for a while (its last write's LSN is unknown)."""
         with self._lock:
             self._pinned[principal] = time.monotonic() + seconds
-        if self.shared is not None:  # on every worker: a mark no replica has replayed
-            self.shared.note(principal, PINNED_LSN)
+        if self.shared is not None:  # on every worker, for as long
+            self.shared.pin(principal, seconds)
 
     def failed(self) -> None:
         """A request could not use the replica: primary only until the poller sees it again."""

@@ -18,6 +18,7 @@ log = logging.getLogger("oddsdesk.replica")
 
 MARK_TTL_S = 300
 _KEY = "oddsdesk:lsn:{}"
+_PIN = "oddsdesk:pin:{}"  # a write whose position is unknown: the primary, for a while
 # KEYS[1]: the mark; ARGV[1]: the write's LSN; ARGV[2]: the time to live (ms). The larger
 # position wins; either way the mark lives MARK_TTL_S from this write.
 _NOTE = """
@@ -47,13 +48,23 @@ class SharedWriteMarks:
         except Exception as exc:
             self._failed("note", exc)
 
+    def pin(self, principal: str, seconds: float) -> None:
+        """Keep `principal` on the primary on every worker for `seconds` (a write of it
+        committed, its position unknown)."""
+        try:
+            self._client.set(_PIN.format(principal), 1, px=int(seconds * 1000))
+        except Exception as exc:
+            self._failed("pin", exc)
+
     def mark(self, principal: str) -> int | None:
         """The principal's last write position by any worker (0: none within MARK_TTL_S);
-        None when Redis did not answer."""
+        None when it is pinned to the primary or Redis did not answer. One round trip."""
         try:
-            value = self._client.get(_KEY.format(principal))
+            value, pinned = self._client.mget(_KEY.format(principal), _PIN.format(principal))
         except Exception as exc:
             self._failed("read", exc)
+            return None
+        if pinned is not None:
             return None
         return int(value) if value is not None else 0
 

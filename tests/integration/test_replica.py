@@ -238,6 +238,13 @@ def test_with_redis_a_write_on_one_worker_keeps_the_writers_reads_on_the_primary
                 replica.sql("SELECT pg_wal_replay_resume()")
             _until(lambda: routers[1] is not None and routers[1].serves(tenant["id"]))
             assert _strategy_names(b, fund) == [first["name"], second["name"]]
+            # A write whose position A could not read pins the principal to the primary on
+            # every worker, for the pin's time only: a later write does not prolong it.
+            assert routers[0] is not None and routers[1] is not None
+            routers[0].pin(tenant["id"], 1.0)
+            assert not routers[1].serves(tenant["id"])
+            make_strategy(a, fund)
+            _until(lambda: routers[1] is not None and routers[1].serves(tenant["id"]), 5)
     finally:
         for d in dbs:
             d.dispose()
