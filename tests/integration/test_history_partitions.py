@@ -5,6 +5,8 @@ the retention command, and a missing partition answered 503 until the job makes 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,16 +16,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from backend.core.database import Database
-from backend.core.principal import system
+from backend.core.config import Settings
 from backend.models import Base
 from backend.repositories.odds import LATEST_SQL
-from backend.repositories.unit_of_work import UnitOfWork
 from backend.scripts import retention
-from backend.services import history
 from backend.services.introspection import compare
-from backend.services.worker import PARTITIONS, Worker
+from backend.services.worker import PARTITIONS
 from tests.helpers import assert_problem, make_bookmaker, make_match, unique
+from tests.worker_helpers import running_worker, wait_until
 
 APP_ROLE = "oddsdesk_app"
 
@@ -174,44 +174,49 @@ def test_a_latest_as_of_read_skips_the_partitions_after_its_moment(
         raw.close()
 
 
-def _team(client: TestClient, headers: dict[str, str]) -> Any:
-    return client.post("/v1/teams", json={"name": unique("Partitioned")}, headers=headers)
-
-
 def test_a_missing_audit_partition_answers_503_and_the_workers_job_makes_it(
     client: TestClient,
     admin_headers: dict[str, str],
     raw_engine: Engine,
-    db: Database,
-    settings: Any,
+    settings: Settings,
 ) -> None:
     """The service's writes need this year's audit partition; with it gone, a write is a 503
-    that stores nothing, and once the periodic job has run, writes succeed again. (The test
-    puts the year's rows back as they were.)"""
+    that stores nothing, and once a worker has run its periodic partitions job, writes
+    succeed again. (The test puts the year's rows back as they were.)"""
     year = datetime.now(UTC).year
     current = f"audit_log_y{year}"
-    assert Worker(db, settings).handlers[PARTITIONS] is not None  # the job the worker runs
     with raw_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f"ALTER TABLE audit_log DETACH PARTITION {current} CONCURRENTLY"))
         conn.execute(text(f"ALTER TABLE {current} RENAME TO {current}_aside"))
+        # The job runs hourly: a worker starting now schedules it due at once.
+        conn.execute(text("DELETE FROM jobs WHERE kind = :k"), {"k": PARTITIONS})
         try:
-            refused = _team(client, admin_headers)
+            name = unique("Partitioned")
+            refused = client.post("/v1/teams", json={"name": name}, headers=admin_headers)
             body = assert_problem(refused, 503, "database-unavailable")
             assert "partition" in body["detail"] and refused.headers["retry-after"]
-            made = history.ensure_ahead(UnitOfWork(db.session_factory, system("test")))
-            assert made == {"odds_snapshots": 0, "audit_log": 1}
-            assert _team(client, admin_headers).status_code == 201
+            stored = "SELECT count(*) FROM teams WHERE name = :n"
+            assert conn.execute(text(stored), {"n": name}).scalar_one() == 0
+            with running_worker(settings):
+                wait_until(lambda: current in _partitions(raw_engine, "audit_log"))
+            made = client.post("/v1/teams", json={"name": name}, headers=admin_headers)
+            assert made.status_code == 201, made.text
         finally:
             # Back as it was: this year's rows in one partition, under its name.
-            conn.execute(text(f"ALTER TABLE audit_log DETACH PARTITION {current}"))
+            if current in _partitions(raw_engine, "audit_log"):
+                conn.execute(text(f"ALTER TABLE audit_log DETACH PARTITION {current}"))
+                moved = f"INSERT INTO audit_log SELECT * FROM {current}"
+            else:
+                moved = ""
             conn.execute(
                 text(
                     f"ALTER TABLE audit_log ATTACH PARTITION {current}_aside FOR VALUES FROM "
                     f"('{year}-01-01 00:00Z') TO ('{year + 1}-01-01 00:00Z')"
                 )
             )
-            conn.execute(text(f"INSERT INTO audit_log SELECT * FROM {current}"))
-            conn.execute(text(f"DROP TABLE {current}"))
+            if moved:
+                conn.execute(text(moved))
+                conn.execute(text(f"DROP TABLE {current}"))
             conn.execute(text(f"ALTER TABLE {current}_aside RENAME TO {current}"))
 
 
@@ -276,3 +281,35 @@ def test_history_pages_walk_across_years_and_equal_moments_without_losing_a_row(
             break
     assert len(seen) == 9 and len(set(seen)) == 9
     assert [s[0] for s in seen] == sorted(s[0] for s in seen)
+
+
+@pytest.mark.parametrize("round_", range(20))
+def test_eight_batches_racing_into_a_year_without_a_partition_make_it_once_and_store_all(
+    client: TestClient, admin_headers: dict[str, str], raw_engine: Engine, round_: int
+) -> None:
+    """20 races, each of 8 odds batches of one year that has no partition yet: every batch
+    is stored whole (no 5xx), the year gets exactly one partition, and every row is in it."""
+    year = 2005
+    child = f"odds_snapshots_y{year}"
+    with raw_engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {child}"))  # the previous round's
+    match = make_match(client, admin_headers, kickoff_at=f"{year}-06-01T15:00:00Z")
+    book = make_bookmaker(client, admin_headers)
+    start = threading.Barrier(8)
+
+    def batch(i: int) -> int:
+        rows = [
+            _snapshot(match["id"], book["id"], f"{year}-05-{1 + i:02d}T{h:02d}:00:00Z")
+            for h in range(10)
+        ]
+        start.wait()
+        response = client.post("/v1/odds/batch", json={"snapshots": rows}, headers=admin_headers)
+        assert response.status_code == 200, response.text
+        return int(response.json()["inserted"])
+
+    with ThreadPoolExecutor(8) as pool:
+        inserted = list(pool.map(batch, range(8)))
+    assert inserted == [10] * 8
+    assert f"odds_snapshots_y{year}" in _partitions(raw_engine, "odds_snapshots")
+    places = _where(raw_engine, match["id"])
+    assert len(places) == 80 and {p for p, _ in places} == {child}
