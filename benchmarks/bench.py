@@ -128,7 +128,8 @@ def load_dataset(dsn: str) -> dict[str, Any]:
         # Ten captures before kickoff (the last 10 minutes before it) and two in play, so the
         # latest prices and the closing line differ; the first match has 90 more before.
         # The audit rows below are of January 2024 (one a minute from its first day).
-        pg.ensure_history_partitions(cur, "2024-01-01T00:00Z", "2024-01-31T00:00Z")
+        pg.ensure_kickoff_partitions(cur)
+        pg.ensure_partitions(cur, "audit_log", "2024-01-01T00:00Z", "2024-01-31T00:00Z")
         cur.execute(
             "INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, price, "
             "captured_at) "

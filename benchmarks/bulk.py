@@ -166,9 +166,7 @@ def _raw_copy(dsn: str, data: bytes) -> None:
     conn = psycopg2.connect(dsn)
     with conn, conn.cursor() as cur:
         # As the app's batch does: the partition of the rows' year, if missing.
-        cur.execute(
-            "SELECT oddsdesk_ensure_partitions('odds_snapshots', %s, %s)", (ROWS_FROM, ROWS_FROM)
-        )
+        pg.ensure_partitions(cur, "odds_snapshots", ROWS_FROM)
         cur.copy_expert(
             "COPY odds_snapshots (match_id, bookmaker_id, market, selection, price, "
             "captured_at) FROM STDIN WITH (FORMAT csv)",
@@ -218,7 +216,7 @@ def _busy_match(dsn: str, tenant_id: str, bookmaker_id: int) -> int:
             "FROM generate_series(1, %s) g",
             (tenant_id, strategies, SETTLE_STRATEGIES, match_id, bookmaker_id, SETTLE_BETS),
         )
-        pg.ensure_history_partitions(cur)
+        pg.ensure_partitions(cur, "odds_snapshots", datetime.now(UTC) - timedelta(hours=4))
         cur.execute(
             "INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, price, "
             "captured_at) SELECT %s, %s, '1x2', s, 2.4, now() - interval '4 hours' "

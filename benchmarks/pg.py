@@ -422,8 +422,18 @@ class DbProbe:
 
 
 # Partitions for rows a benchmark writes with plain SQL, as the app's own writes make them
-# (odds batches) or keep them made ahead (the worker): the UTC years of every match's kickoff
-# a day either side, for its snapshots, and of `audit_from`..`audit_to` for audit rows.
+# (odds batches) or keep them made ahead (the worker). The history tables are partitioned by
+# UTC year (backend/core/history.py); a row with no partition is refused.
+
+
+def ensure_partitions(cur: Any, table: str, start: Any, end: Any = None) -> None:
+    """`table`'s partitions for the years from `start` to `end` (default: `start`'s only)."""
+    cur.execute(
+        "SELECT oddsdesk_ensure_partitions(%s, %s, %s)",
+        (table, start, start if end is None else end),
+    )
+
+
 _KICKOFF_YEARS = """
     SELECT oddsdesk_ensure_partitions('odds_snapshots', y, y)
       FROM (SELECT DISTINCT date_trunc('year', t, 'UTC') AS y
@@ -432,10 +442,7 @@ _KICKOFF_YEARS = """
 """
 
 
-def ensure_history_partitions(cur: Any, audit_from: Any = None, audit_to: Any = None) -> None:
+def ensure_kickoff_partitions(cur: Any) -> None:
+    """The odds partitions of the years of every match's kickoff, a day either side (only
+    those years: a partition per year in between would change what the reads plan over)."""
     cur.execute(_KICKOFF_YEARS)
-    cur.execute("SELECT oddsdesk_ensure_partitions('odds_snapshots', now(), now())")
-    if audit_from is not None:
-        cur.execute(
-            "SELECT oddsdesk_ensure_partitions('audit_log', %s, %s)", (audit_from, audit_to)
-        )

@@ -122,10 +122,7 @@ class Loader:
     def _partitions(self, table: str, start: datetime, end: datetime) -> None:
         """The partitions of the rows about to be loaded (a day's margin either side)."""
         with self.conn, self.conn.cursor() as cur:
-            cur.execute(
-                "SELECT oddsdesk_ensure_partitions(%s, %s, %s)",
-                (table, start - timedelta(days=1), end + timedelta(days=1)),
-            )
+            pg.ensure_partitions(cur, table, start - timedelta(days=1), end + timedelta(days=1))
 
     def reference(self) -> dict[str, Any]:
         """Teams, bookmakers, tenants with their strategies and one key for tenant 0."""
@@ -339,7 +336,7 @@ class Loader:
                 (self.first_team, self.first_team + 1, tag),
             )
             (match,) = cur.fetchone()
-            cur.execute("SELECT oddsdesk_ensure_partitions('odds_snapshots', now(), now())")
+            pg.ensure_partitions(cur, "odds_snapshots", datetime.now(UTC) - timedelta(hours=4))
             cur.execute(
                 "INSERT INTO odds_snapshots (match_id, bookmaker_id, market, selection, price, "
                 "captured_at) SELECT %s, %s, s.m, s.sel, 2.4, now() - interval '4 hours' "
