@@ -17,7 +17,7 @@ _ENSURE = text("SELECT oddsdesk_ensure_partitions(:table, :start, :end)")
 _PARTITIONS = text("""
     SELECT c.relname AS name,
            substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \\(''([^'']+)''\\)') AS upper,
-           greatest(c.reltuples, 0)::bigint AS rows_estimate,
+           CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END AS rows_estimate,
            pg_total_relation_size(c.oid) AS bytes
       FROM pg_inherits i
       JOIN pg_class c ON c.oid = i.inhrelid
@@ -32,7 +32,7 @@ class Partition:
     name: str
     year: int | None  # None: the one before core.history.FIRST_YEAR
     upper: datetime | None  # rows are older than this
-    rows_estimate: int
+    rows_estimate: int | None  # PostgreSQL's estimate; None before it has analyzed it
     bytes: int
 
 
@@ -58,7 +58,5 @@ def partitions(conn: Connection, table: str) -> list[Partition]:
         if named is None:
             continue  # not one of ours (attached by hand): never touched
         upper = datetime.fromisoformat(row.upper) if row.upper else None
-        found.append(
-            Partition(table, row.name, named[1], upper, int(row.rows_estimate), int(row.bytes))
-        )
+        found.append(Partition(table, row.name, named[1], upper, row.rows_estimate, int(row.bytes)))
     return sorted(found, key=lambda p: -1 if p.year is None else p.year)

@@ -28,12 +28,16 @@ def _size(n: int) -> str:
     return f"{n / 1_048_576:,.1f} MiB"
 
 
+def _rows(p: Partition) -> str:
+    return "rows not estimated yet" if p.rows_estimate is None else f"~{p.rows_estimate:,} rows"
+
+
 def list_partitions(conn: Connection, tables: list[str]) -> None:
     for table in tables:
         print(f"{table}:")
         for p in partitions(conn, table):
             upper = p.upper.date().isoformat() if p.upper else "-"
-            print(f"  {p.name:<32} before {upper}  ~{p.rows_estimate:,} rows  {_size(p.bytes)}")
+            print(f"  {p.name:<32} before {upper}  {_rows(p)}  {_size(p.bytes)}")
 
 
 def expired(conn: Connection, table: str, before_year: int) -> list[Partition]:
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             for p in found:
                 if not args.yes:
                     verb = "drop" if args.drop else "detach"
-                    print(f"would {verb} {p.name} (~{p.rows_estimate:,} rows); --yes to do it")
+                    print(f"would {verb} {p.name} ({_rows(p)}); --yes to do it")
                     continue
                 kept = detach(conn, p, args.drop)
                 print(f"detached {p.name}" + (f", kept as {kept}" if kept else ", dropped"))
