@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, and_, bindparam, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 
 from backend.core.markets import SETTLED_STATUSES
 from backend.models.trading import Bet, Strategy
@@ -198,18 +198,19 @@ class BetRepository(TenantRepository[Bet]):
             Decimal(row.open_stakes),
         )
 
-    # The strategy's existence and its bets' aggregate in one statement, built once (its
-    # compiled form is then SQLAlchemy's cached one).
-    _performance: ClassVar[Select[Any] | None] = None
+    # The strategy's existence and its bets' aggregate in one statement, built and compiled
+    # once, run on the DBAPI cursor (no SQLAlchemy result machinery per request).
+    _performance: ClassVar[tuple[str, dict[str, Any]] | None] = None
 
     def performance(self, strategy_id: uuid.UUID) -> Performance | None:
         """Counts, money and CLV of one strategy's bets, in one aggregate statement (None: no
         such strategy of this tenant)."""
-        stmt = BetRepository._performance
-        if stmt is None:
+        built = BetRepository._performance
+        if built is None:
             with_clv = and_(_SETTLED, Bet.clv.is_not(None))
-            strategy = bindparam("strategy", type_=Bet.strategy_id.type)
-            tenant = bindparam("tenant", type_=Bet.tenant_id.type)
+            # Values given (None) only so that the compiled form lists every parameter.
+            strategy = bindparam("strategy", None, type_=Bet.strategy_id.type)
+            tenant = bindparam("tenant", None, type_=Bet.tenant_id.type)
             found = (
                 select(Strategy.id)
                 .where(Strategy.id == strategy, Strategy.tenant_id == tenant)
@@ -226,9 +227,15 @@ class BetRepository(TenantRepository[Bet]):
                 func.avg(Bet.clv).filter(with_clv),
                 func.avg(case((Bet.clv > 0, 1), else_=0)).filter(with_clv),
             ).where(Bet.strategy_id == strategy, Bet.tenant_id == tenant)
-            BetRepository._performance = stmt
-        row = self.connection().execute(stmt, {"strategy": strategy_id, "tenant": self.tenant_id})
-        exists, bets, open_, settled, void, staked, returned, avg_clv, beat = row.one()
+            compiled = stmt.compile(
+                dialect=self.connection().dialect, compile_kwargs={"render_postcompile": True}
+            )
+            # The statement's own constants (the statuses) are parameters too.
+            built = BetRepository._performance = (str(compiled), dict(compiled.params))
+        sql, constants = built
+        params = {**constants, "strategy": str(strategy_id), "tenant": str(self.tenant_id)}
+        row = self._raw(sql, params).fetchone()
+        exists, bets, open_, settled, void, staked, returned, avg_clv, beat = row
         if not exists:
             return None
         pnl = Decimal(returned) - Decimal(staked)
