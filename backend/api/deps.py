@@ -116,20 +116,23 @@ def _unit(
 async def get_uow(
     request: Request, principal: PrincipalDep, x_change_reason: ChangeReason = None
 ) -> UnitOfWork:
-    """A Unit of Work for this request, not yet begun: services open and commit it.
-
-    GET and HEAD requests get a read-only unit (autocommit statements, no BEGIN/ROLLBACK
-    round trips, and PostgreSQL refuses any write it would attempt), always on the primary;
-    a writing unit tells the replica router (if any) where its commit left the WAL."""
+    """A Unit of Work for a mutating request, not yet begun: services open and commit it.
+    A writing unit tells the replica router (if any) where its commit left the WAL."""
     return _unit(request, principal, x_change_reason, replica_reads=False)
 
 
-async def get_replica_uow(
-    request: Request, principal: PrincipalDep, x_change_reason: ChangeReason = None
-) -> UnitOfWork:
-    """As `get_uow`, but a read may go to the replica (DATABASE_REPLICA_URL) while it is
-    healthy and has replayed this principal's own last write (core/replica.py)."""
-    return _unit(request, principal, x_change_reason, replica_reads=True)
+async def get_read_uow(request: Request, principal: PrincipalDep) -> UnitOfWork:
+    """A read-only Unit of Work for a GET (and HEAD) route, always on the primary:
+    autocommit statements, no BEGIN/ROLLBACK round trips, and PostgreSQL refuses any write it
+    would attempt. It takes no X-Change-Reason, which only a mutating request's audit entries
+    store (and whose parsing would cost every read its share of FastAPI's header work)."""
+    return _unit(request, principal, None, replica_reads=False)
+
+
+async def get_replica_uow(request: Request, principal: PrincipalDep) -> UnitOfWork:
+    """As `get_read_uow`, but the read may go to the replica (DATABASE_REPLICA_URL) while it
+    is healthy and has replayed this principal's own last write (core/replica.py)."""
+    return _unit(request, principal, None, replica_reads=True)
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -139,6 +142,7 @@ def get_app_settings(request: Request) -> Settings:
 
 
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_uow)]
+ReadUnitOfWorkDep = Annotated[UnitOfWork, Depends(get_read_uow)]
 # Routes whose reads a replica may serve (reads of a principal after its own write excepted).
 ReplicaUnitOfWorkDep = Annotated[UnitOfWork, Depends(get_replica_uow)]
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from backend.api.deps import AdminDep, IfMatchDep, PageDep, UnitOfWorkDep
+from backend.api.deps import AdminDep, IfMatchDep, PageDep, ReadUnitOfWorkDep, UnitOfWorkDep
 from backend.api.docs import responses
 from backend.api.responses import PRIVATE, json_response, page_response, resource_response
 from backend.api.routing import ApiRoute
@@ -54,14 +54,14 @@ def create_tenant(body: TenantCreate, uow: UnitOfWorkDep, _: AdminDep) -> Respon
 
 
 @router.get("/tenants", response_model=PageOf[TenantRead], responses=responses(403, 422))
-def list_tenants(uow: UnitOfWorkDep, page: PageDep, _: AdminDep) -> Response:
+def list_tenants(uow: ReadUnitOfWorkDep, page: PageDep, _: AdminDep) -> Response:
     """List tenants, ordered by creation time then id."""
     result = listing.tenants(uow, page)
     return page_response(TenantRead, result, headers=PRIVATE)
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantRead, responses=responses(403, 404))
-def get_tenant(tenant_id: uuid.UUID, uow: UnitOfWorkDep, _: AdminDep) -> Response:
+def get_tenant(tenant_id: uuid.UUID, uow: ReadUnitOfWorkDep, _: AdminDep) -> Response:
     """Get one tenant (never any key secret)."""
     tenant = crud.get(uow, tenancy.tenants, tenant_id)
     return resource_response(
@@ -110,7 +110,7 @@ def _rate_limit(request: Request, tenant: Any) -> Response:
     "/tenants/{tenant_id}/rate-limit", response_model=RateLimitRead, responses=responses(403, 404)
 )
 def get_rate_limit(
-    tenant_id: uuid.UUID, request: Request, uow: UnitOfWorkDep, _: AdminDep
+    tenant_id: uuid.UUID, request: Request, uow: ReadUnitOfWorkDep, _: AdminDep
 ) -> Response:
     """The tenant's own rate limit, and the one its keys get (with the deployment's values)."""
     return _rate_limit(request, crud.get(uow, tenancy.tenants, tenant_id))
@@ -156,7 +156,7 @@ def revoke_api_key(key_id: uuid.UUID, uow: UnitOfWorkDep, _: AdminDep) -> Respon
 
 @router.get("/audit", response_model=PageOf[AuditRead], responses=responses(403, 422))
 def admin_audit(
-    uow: UnitOfWorkDep,
+    uow: ReadUnitOfWorkDep,
     page: PageDep,
     principal: AdminDep,
     entity_type: Annotated[EntityType | None, Query()] = None,

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, UnitOfWorkDep
+from backend.api.deps import (
+    AdminDep,
+    IfMatchDep,
+    OptionalIfMatchDep,
+    PageDep,
+    ReadUnitOfWorkDep,
+    UnitOfWorkDep,
+)
 from backend.api.docs import responses
 from backend.api.responses import page_response, resource_response
 from backend.api.routing import ApiRoute
@@ -34,7 +41,7 @@ def create_bookmaker(body: BookmakerCreate, uow: UnitOfWorkDep, _: AdminDep) -> 
 
 @router.get("", response_model=PageOf[BookmakerRead], responses=responses(422))
 async def list_bookmakers(
-    uow: UnitOfWorkDep,
+    uow: ReadUnitOfWorkDep,
     page: PageDep,
     is_sharp: Annotated[bool | None, Query()] = None,
 ) -> Response:
@@ -47,7 +54,7 @@ async def list_bookmakers(
 
 
 @router.get("/{bookmaker_id}", response_model=BookmakerRead, responses=responses(404))
-async def get_bookmaker(bookmaker_id: int, uow: UnitOfWorkDep) -> Response:
+async def get_bookmaker(bookmaker_id: int, uow: ReadUnitOfWorkDep) -> Response:
     """Get one bookmaker."""
     # A cache hit is answered on the event loop; anything else runs in the threadpool.
     bookmaker: Mapping[str, Any] | None = crud.cached(

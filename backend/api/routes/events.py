@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from backend.api.deps import TenantDep, UnitOfWorkDep
+from backend.api.deps import ReadUnitOfWorkDep, TenantDep
 from backend.api.docs import responses
 from backend.api.responses import PRIVATE, json_response
 from backend.api.routing import ApiRoute
@@ -50,7 +50,7 @@ def _page(page: service.FeedPage) -> EventPage:
 @router.get("", response_model=EventPage, responses=responses(403, 422))
 async def feed(
     request: Request,
-    uow: UnitOfWorkDep,
+    uow: ReadUnitOfWorkDep,
     _: TenantDep,
     after: Annotated[
         str | None,

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from backend.api.deps import AdminDep, IfMatchDep, OptionalIfMatchDep, PageDep, UnitOfWorkDep
+from backend.api.deps import (
+    AdminDep,
+    IfMatchDep,
+    OptionalIfMatchDep,
+    PageDep,
+    ReadUnitOfWorkDep,
+    UnitOfWorkDep,
+)
 from backend.api.docs import responses
 from backend.api.responses import page_response, resource_response
 from backend.api.routing import ApiRoute
@@ -34,7 +41,7 @@ def create_team(body: TeamCreate, uow: UnitOfWorkDep, _: AdminDep) -> Response:
 
 @router.get("", response_model=PageOf[TeamRead], responses=responses(422))
 async def list_teams(
-    uow: UnitOfWorkDep,
+    uow: ReadUnitOfWorkDep,
     page: PageDep,
     league: Annotated[ShortText | None, Query()] = None,
     country: Annotated[ShortText | None, Query()] = None,
@@ -54,7 +61,7 @@ async def list_teams(
 
 
 @router.get("/{team_id}", response_model=TeamRead, responses=responses(404))
-async def get_team(team_id: int, uow: UnitOfWorkDep) -> Response:
+async def get_team(team_id: int, uow: ReadUnitOfWorkDep) -> Response:
     """Get one team."""
     # A cache hit is answered on the event loop; anything else runs in the threadpool.
     team: Mapping[str, Any] | None = crud.cached(uow, lambda caches: caches.teams, team_id)

@@ -11,6 +11,7 @@ from backend.api.deps import (
     IfMatchDep,
     OptionalIfMatchDep,
     PageDep,
+    ReadUnitOfWorkDep,
     SettingsDep,
     TenantDep,
     UnitOfWorkDep,
@@ -58,13 +59,13 @@ def create_webhook(body: WebhookCreate, uow: UnitOfWorkDep, _: TenantDep) -> Res
 
 
 @router.get("/v1/webhooks", response_model=PageOf[WebhookRead], responses=responses(403, 422))
-def list_webhooks(uow: UnitOfWorkDep, page: PageDep, _: TenantDep) -> Response:
+def list_webhooks(uow: ReadUnitOfWorkDep, page: PageDep, _: TenantDep) -> Response:
     """Your endpoints, ordered by creation time then id (no secrets)."""
     return page_response(WebhookRead, service.list_endpoints(uow, page), headers=PRIVATE)
 
 
 @router.get("/v1/webhooks/{webhook_id}", response_model=WebhookRead, responses=responses(403, 404))
-def get_webhook(webhook_id: uuid.UUID, uow: UnitOfWorkDep, _: TenantDep) -> Response:
+def get_webhook(webhook_id: uuid.UUID, uow: ReadUnitOfWorkDep, _: TenantDep) -> Response:
     """One of your endpoints (no secret)."""
     row = crud.read(uow, service.endpoints, webhook_id)
     return resource_response(
@@ -106,7 +107,7 @@ def delete_webhook(
 )
 def list_deliveries(
     webhook_id: uuid.UUID,
-    uow: UnitOfWorkDep,
+    uow: ReadUnitOfWorkDep,
     page: PageDep,
     _: TenantDep,
     status: Annotated[DeliveryStatus | None, Query()] = None,
@@ -122,7 +123,7 @@ def list_deliveries(
     responses=responses(403, 404, 422),
 )
 def get_delivery(
-    webhook_id: uuid.UUID, delivery_id: DeliveryId, uow: UnitOfWorkDep, _: TenantDep
+    webhook_id: uuid.UUID, delivery_id: DeliveryId, uow: ReadUnitOfWorkDep, _: TenantDep
 ) -> Response:
     """One delivery with every attempt, oldest first."""
     row = service.delivery(uow, webhook_id, delivery_id)
