@@ -1,14 +1,16 @@
 """Read-through caches for reference data, with explicit invalidation after commit.
 
-Each cache is a bounded LRU with a TTL. Writers invalidate through `Caches.invalidate`, which
-the Unit of Work calls only once a write has committed (never before, never for a rollback),
-so the worker that made a change never serves the old value. Other workers learn of it from
-PostgreSQL: triggers announce every committed change of a cached row, and each worker's
-listener (backend.core.invalidation) drops it, normally within a millisecond. With REDIS_URL
-set, invalidations are also published on a Redis channel (the path for deployments where the
-listener cannot LISTEN, such as behind a transaction-mode pooler). With neither, another
-worker may serve a team or bookmaker up to CACHE_TTL_S old; API keys are then re-checked in
-the database by every unit of work (see UnitOfWork._send_pending).
+Each cache is a bounded LRU with a TTL; the caches of announced reads (teams, bookmakers, their
+list pages, team profiles, leaderboards) keep their entries past the TTL while this worker's
+PostgreSQL listener is current, since every change of them reaches it. Writers invalidate
+through `Caches.invalidate`, which the Unit of Work calls only once a write has committed
+(never before, never for a rollback), so the worker that made a change never serves the old
+value. Other workers learn of it from PostgreSQL: triggers announce every committed change of a
+cached row, and each worker's listener (backend.core.invalidation) drops it, normally within a
+millisecond. With REDIS_URL set, invalidations are also published on a Redis channel (the path
+for deployments where the listener cannot LISTEN, such as behind a transaction-mode pooler).
+With neither, another worker may serve a team or bookmaker up to CACHE_TTL_S old; API keys are
+then re-checked in the database by every unit of work (see UnitOfWork._send_pending).
 """
 
 from __future__ import annotations
@@ -42,10 +44,21 @@ class CacheStats:
 
 
 class QueryCache(Generic[V]):
-    def __init__(self, name: str, max_entries: int, ttl_s: float) -> None:
+    """A bounded LRU whose entries expire `ttl_s` after they were stored, unless `kept_current`
+    is given and says True: then every change committed since an entry was stored has been
+    applied to it (it is provably fresh), and it lives until invalidated or evicted."""
+
+    def __init__(
+        self,
+        name: str,
+        max_entries: int,
+        ttl_s: float,
+        kept_current: Callable[[], bool] | None = None,
+    ) -> None:
         self.name = name
         self.max_entries = max_entries
         self.ttl_s = ttl_s
+        self._kept_current = kept_current
         self.stats = CacheStats()
         self._data: OrderedDict[Hashable, tuple[V, float]] = OrderedDict()
         self._lock = threading.Lock()
@@ -62,10 +75,16 @@ class QueryCache(Generic[V]):
         setattr(self.stats, event, getattr(self.stats, event) + 1)
         self._events[event].inc()
 
+    def _fresh(self, expires_at: float) -> bool:
+        if expires_at >= time.monotonic():
+            return True
+        kept = self._kept_current
+        return kept is not None and kept()
+
     def get(self, key: Hashable) -> V | None:
         with self._lock:
             found = self._data.get(key)
-            if found is not None and found[1] >= time.monotonic():
+            if found is not None and self._fresh(found[1]):
                 self._data.move_to_end(key)
                 self._count("hits")
                 return found[0]
@@ -80,7 +99,7 @@ class QueryCache(Generic[V]):
         for a caller that will go on to `get_or_load`, which counts it."""
         with self._lock:
             found = self._data.get(key)
-            if found is None or found[1] < time.monotonic():
+            if found is None or not self._fresh(found[1]):
                 return None
             self._data.move_to_end(key)
             self._count("hits")
@@ -135,6 +154,7 @@ class QueryCache(Generic[V]):
             "size": size,
             "max_entries": self.max_entries,
             "ttl_s": self.ttl_s,
+            "ttl_while_listening": self._kept_current is None,
         }
 
 
@@ -148,8 +168,15 @@ class Caches:
         redis_url: str | None = None,
         unknown_key_ttl_s: float = 5.0,
     ) -> None:
-        self.teams: QueryCache[Any] = QueryCache("teams", max_entries, ttl_s)
-        self.bookmakers: QueryCache[Any] = QueryCache("bookmakers", max_entries, ttl_s)
+        # Reference and derived reads: every change of them is announced on PostgreSQL's
+        # channel, so while this worker's listener is current their entries are provably
+        # fresh and outlive the TTL (which bounds their age only while it is not).
+        def announced(name: str) -> QueryCache[Any]:
+            return QueryCache(name, max_entries, ttl_s, kept_current=self._listening)
+
+        self.teams = announced("teams")
+        self.bookmakers = announced("bookmakers")
+        # API keys always expire after the TTL: a unit of work re-checks its key anyway.
         self.api_keys: QueryCache[Any] = QueryCache("api_keys", max_entries, ttl_s)
         # Hashes of keys the database did not know, briefly: a flood of one bad key costs one
         # lookup per TTL. Only refusals are cached here, so it can never serve a revoked key;
@@ -159,14 +186,14 @@ class Caches:
         )
         # Pages of the reference lists (their JSON), keyed by the query: any change of a row
         # of the table, an insert included, drops them all.
-        self.team_pages: QueryCache[Any] = QueryCache("team_pages", max_entries, ttl_s)
-        self.bookmaker_pages: QueryCache[Any] = QueryCache("bookmaker_pages", max_entries, ttl_s)
+        self.team_pages = announced("team_pages")
+        self.bookmaker_pages = announced("bookmaker_pages")
         self._pages = {"teams": self.team_pages, "bookmakers": self.bookmaker_pages}
         # Derived reads, dropped whole by what rebuilds them: a team's profile by every
         # recompute (and by a change of its team), a tenant's leaderboard page by every
         # refresh of the leaderboard.
-        self.team_profiles: QueryCache[Any] = QueryCache("team_profiles", max_entries, ttl_s)
-        self.leaderboards: QueryCache[Any] = QueryCache("leaderboards", max_entries, ttl_s)
+        self.team_profiles = announced("team_profiles")
+        self.leaderboards = announced("leaderboards")
         self._by_name = {
             c.name: c
             for c in (
@@ -187,6 +214,9 @@ class Caches:
         self._postgres: InvalidationListener | None = None
         if redis_url:
             self._connect(redis_url)
+
+    def _listening(self) -> bool:
+        return self.current
 
     @property
     def current(self) -> bool:

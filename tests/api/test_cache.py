@@ -149,6 +149,51 @@ def test_a_change_made_in_plain_sql_is_announced_and_dropped_from_the_cache(
     assert _league_seen(client, url, admin_headers, "After") == "After"
 
 
+def _wait_current(app: Any) -> None:
+    deadline = time.monotonic() + 10
+    while not app.state.caches.current:
+        assert time.monotonic() < deadline, "the invalidation listener never became current"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("listening", [True, False])
+def test_a_cached_team_outlives_the_ttl_only_while_the_listener_is_current(
+    settings: Settings, admin_headers: dict[str, str], raw_engine: Any, listening: bool
+) -> None:
+    """With PostgreSQL's channel current, a cached team stays a hit past CACHE_TTL_S (no
+    reload every 30 s of a long run) and still follows a change at once; without a listener
+    the TTL bounds how old a served team can be."""
+    from sqlalchemy import text
+
+    from backend.api.app import create_app
+
+    short = settings.model_copy(update={"cache_ttl_s": 0.3, "cache_listen": listening})
+    db = create_database(short)
+    try:
+        app = create_app(short, db)
+        with TestClient(app) as client:
+            if listening:
+                _wait_current(app)
+            team = make_team(client, admin_headers, league="Before")
+            url = f"/v1/teams/{team['id']}"
+            assert client.get(url, headers=admin_headers).json()["league"] == "Before"
+            time.sleep(0.6)  # past the TTL
+            before = app.state.caches.teams.describe()
+            assert client.get(url, headers=admin_headers).json()["league"] == "Before"
+            after = app.state.caches.teams.describe()
+            if listening:
+                assert (after["hits"], after["misses"]) == (before["hits"] + 1, before["misses"])
+                with raw_engine.begin() as conn:
+                    conn.execute(
+                        text("UPDATE teams SET league = 'After' WHERE id = :i"), {"i": team["id"]}
+                    )
+                assert _league_seen(client, url, admin_headers, "After") == "After"
+            else:
+                assert (after["hits"], after["misses"]) == (before["hits"], before["misses"] + 1)
+    finally:
+        db.dispose()
+
+
 # -- cached pages of the reference lists ------------------------------------------------------
 
 

@@ -34,3 +34,20 @@ def test_an_expired_value_is_not_peeked() -> None:
     cache: QueryCache[int] = QueryCache("test_ttl", max_entries=10, ttl_s=-1)  # expired at once
     cache.put(1, 7)
     assert cache.peek(1) is None
+
+
+def test_an_entry_kept_current_outlives_its_ttl_only_while_it_is_kept_current() -> None:
+    """The announced caches: past the TTL an entry is served while the invalidation channel
+    is current (every change since it was stored has been applied), and expires once not."""
+    current = [True]
+    cache: QueryCache[int] = QueryCache(
+        "test_kept", max_entries=10, ttl_s=-1, kept_current=lambda: current[0]
+    )
+    cache.put(1, 7)
+    assert cache.get(1) == 7
+    assert cache.peek(1) == 7
+    current[0] = False
+    assert cache.peek(1) is None
+    assert cache.get(1) is None
+    current[0] = True
+    assert cache.get(1) is None  # expired and dropped: loaded afresh
