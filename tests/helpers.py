@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, text
+
+from backend.core.prepared import PreparedSQL
 
 PROBLEM = "application/problem+json"
 
@@ -91,9 +94,23 @@ def make_match(client: TestClient, headers: dict[str, str], **fields: Any) -> di
     return result
 
 
+_EXECUTE = re.compile(r"EXECUTE (oddsdesk_[a-z0-9_]+)")
+
+
+def with_texts(statement: str) -> str:
+    """The statement, followed by the text of each prepared statement it EXECUTEs."""
+    texts = [
+        f" /* {name}: {PreparedSQL.by_name[name].text} */"
+        for name in _EXECUTE.findall(statement)
+        if name in PreparedSQL.by_name
+    ]
+    return statement + "".join(texts)
+
+
 @contextmanager
 def count_statements(engine: Engine) -> Iterator[list[str]]:
-    """Collect every SQL statement the engine runs inside the block."""
+    """Collect every SQL statement the engine runs inside the block (as sent: a prepared
+    statement as its EXECUTE; `with_texts` shows what that runs)."""
     statements: list[str] = []
 
     def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:

@@ -8,7 +8,7 @@ send (PREPARE once, then EXECUTE). What is prepared where is kept on each connec
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection
 
@@ -53,6 +53,10 @@ def lost_prepared(exc: BaseException, sent: str) -> bool:
     return code == "0A000" and "EXECUTE oddsdesk_" in sent  # a cached plan's result changed
 
 
+# Sent ahead of a statement prepared with `generic=True`, in its round trip: the transaction's
+# prepared statements then run on their generic plan (see PreparedSQL).
+GENERIC_PLAN = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
+
 _PARAMETER = re.compile(r"%\((\w+)\)s|%s|%%")
 
 
@@ -70,11 +74,22 @@ class PreparedSQL:
     is sent. `lead` is plain SQL sent ahead of it in the same round trip. A parameter whose
     type PostgreSQL cannot infer from its place (an INSERT ... SELECT list, a multi-row
     VALUES) is written with a cast.
+
+    `generic=True` runs it on its generic plan from the first EXECUTE (planned once per
+    connection, never again). For statements on the partitioned history tables: a custom plan
+    prunes the partitions at planning time and so always looks cheaper to PostgreSQL than the
+    generic one, which prunes them as the statement starts (the same partitions, the same
+    index scans), so PostgreSQL would plan every execution anew, and planning a statement
+    over every partition's indexes costs more than running a page of it. The setting holds
+    until the end of the transaction (a read-only unit's statement is its own).
     """
 
     __slots__ = ("execute_sql", "name", "prepare_sql", "text")
 
-    def __init__(self, name: str, sql: str, *, lead: str = "") -> None:
+    # Every statement made in this process, by name (a name is unique within a process).
+    by_name: ClassVar[dict[str, PreparedSQL]] = {}
+
+    def __init__(self, name: str, sql: str, *, lead: str = "", generic: bool = False) -> None:
         if not re.fullmatch(r"oddsdesk_[a-z0-9_]{1,54}", name):
             raise ValueError(f"prepared statement name {name!r}: oddsdesk_ + [a-z0-9_]")
         named: list[str] = []
@@ -98,8 +113,10 @@ class PreparedSQL:
         execute = f"EXECUTE {name}({arguments})" if arguments else f"EXECUTE {name}"
         self.name = name
         self.prepare_sql = f"PREPARE {name} AS {body}"
-        self.execute_sql = f"{lead}; {execute}" if lead else execute
+        ahead = "; ".join(part for part in (lead, GENERIC_PLAN if generic else "") if part)
+        self.execute_sql = f"{ahead}; {execute}" if ahead else execute
         self.text = f"{lead}; {sql}" if lead else sql
+        PreparedSQL.by_name[name] = self
 
     def __repr__(self) -> str:
         return f"PreparedSQL({self.name!r})"

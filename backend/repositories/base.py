@@ -26,6 +26,8 @@ from sqlalchemy.orm.interfaces import ORMOption
 from backend.core.errors import (
     NotFound,
 )
+from backend.core.history import HISTORY_TABLES
+from backend.core.prepared import PreparedSQL
 from backend.models.base import Base
 from backend.repositories.cursor import decode_cursor, encode_cursor
 from backend.repositories.errors import Operation, translated
@@ -270,7 +272,15 @@ class Repository(SqlRepository, Generic[ModelT]):
         count = select(func.count()).select_from(filtered.subquery())
         names = list(stmt.selected_columns.keys())
         positions = tuple(names.index(k.key) for k in keys) if view is not None else ()
-        sql = self.compiled(stmt)
+        table = self.model_type.__tablename__
+        # Prepared per connection (planned once, not per page), on its generic plan for the
+        # partitioned history tables (see PreparedSQL). Names only have to be unique within
+        # this process: a connection belongs to one.
+        sql = PreparedSQL(
+            f"oddsdesk_page_{len(Repository._page_statements)}",
+            self.compiled(stmt),
+            generic=table in HISTORY_TABLES,
+        )
         found = PageStatement(stmt, sql, positions, count)
         Repository._page_statements[memo_key] = found
         return found

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import text
 
 from backend.core.ids import storable_id
+from backend.core.prepared import PreparedSQL
 from backend.core.timestamps import TIMESTAMP_RE
 from backend.models.odds import OddsSnapshot
 from backend.repositories.audit import audit_buffer
@@ -101,7 +102,9 @@ _INSERT = text("""
 """)
 # One statement answers both "does the match exist?" and "its latest prices as of `at`"
 # (kickoff when `at` is null: the closing line).
-LATEST_SQL = """
+LATEST_SQL = PreparedSQL(
+    "oddsdesk_latest_odds",
+    """
     SELECT m.id AS found, s.id, s.match_id, s.bookmaker_id, s.market, s.selection, s.line,
            s.price, s.captured_at
       FROM matches m
@@ -114,7 +117,9 @@ LATEST_SQL = """
       ) s ON true
      WHERE m.id = %(match)s
      ORDER BY s.bookmaker_id, s.market, s.selection, s.line
-"""
+""",
+    generic=True,
+)
 
 
 @dataclass(frozen=True)

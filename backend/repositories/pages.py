@@ -20,6 +20,8 @@ from sqlalchemy import (
     tuple_,
 )
 
+from backend.core.prepared import PreparedSQL
+
 ItemT = TypeVar("ItemT")
 
 
@@ -73,7 +75,7 @@ def as_json_text(column: Any) -> Any:
 @dataclass(frozen=True)
 class PageStatement:
     statement: Select[Any]
-    sql: str  # the same, compiled for the psycopg2 cursor (%(name)s parameters)
+    sql: PreparedSQL  # the same, compiled for the psycopg2 cursor (%(name)s parameters)
     key_positions: tuple[int, ...]  # where the order keys are in a read model's row
     count: Select[Any]  # the count of all rows the filters match (include_total)
 

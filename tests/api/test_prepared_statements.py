@@ -23,6 +23,8 @@ from tests.helpers import (
     count_rows,
     count_statements,
     idem,
+    make_bookmaker,
+    make_match,
     make_strategy,
 )
 
@@ -182,3 +184,67 @@ def test_with_prepared_statements_off_the_statements_go_as_text(
     assert "WITH debit AS" in statements[0]
     assert _bankroll(raw_engine, strategy["id"]) == Decimal("990.00")
     assert all(not names for names in _prepared_on_pooled_connections(database))
+
+
+def _plans(db: Database, table: str) -> list[tuple[int, int]]:
+    """(generic plans, custom plans) of the read statements (pages, latest odds) prepared on
+    `table`, over the pool."""
+    conns = [db.engine.connect() for _ in range(db.settings.db_pool_size)]
+    try:
+        return [
+            (row[0], row[1])
+            for c in conns
+            for row in c.exec_driver_sql(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE %(t)s "
+                "AND (name LIKE 'oddsdesk_page_%%' OR name = 'oddsdesk_latest_odds')",
+                {"t": f"%FROM {table} %"},
+            )
+        ]
+    finally:
+        for c in conns:
+            c.rollback()
+            c.close()
+
+
+def test_history_reads_run_on_a_plan_made_once_per_connection(
+    client: TestClient, db: Database, admin_headers: dict[str, str], tenant_headers: dict[str, str]
+) -> None:
+    """A page of odds history, the latest odds and the audit list read partitioned tables:
+    each runs prepared on its generic plan (pruned as it starts), never planned per request
+    (PostgreSQL would otherwise plan every execution over every partition's indexes)."""
+    match = make_match(client, admin_headers)
+    book = make_bookmaker(client, admin_headers)
+    snapshots = [
+        {
+            "match_id": match["id"],
+            "bookmaker_id": book["id"],
+            "market": "1x2",
+            "selection": "home",
+            "price": "2.10",
+            "captured_at": f"20{year}-03-01T12:00:00Z",
+        }
+        for year in (19, 23, 24)
+    ]
+    loaded = client.post("/v1/odds/batch", json={"snapshots": snapshots}, headers=admin_headers)
+    assert loaded.status_code == 200, loaded.text
+    reads = [
+        (f"/v1/matches/{match['id']}/odds/history", admin_headers),
+        (f"/v1/matches/{match['id']}/odds", admin_headers),
+        ("/v1/audit", tenant_headers),
+    ]
+    for _ in range(8):
+        for path, headers in reads:
+            response = client.get(
+                path, params={"limit": 2} if "history" in path else {}, headers=headers
+            )
+            assert response.status_code == 200, response.text
+    history = client.get(
+        f"/v1/matches/{match['id']}/odds/history", params={"limit": 5}, headers=admin_headers
+    ).json()
+    assert [s["captured_at"][:4] for s in history["items"]] == ["2019", "2023", "2024"]
+    for table in ("odds_snapshots", "audit_log"):
+        plans = _plans(db, table)
+        assert plans, table
+        assert sum(generic for generic, _ in plans) >= 8, (table, plans)
+        assert all(custom == 0 for _, custom in plans), (table, plans)

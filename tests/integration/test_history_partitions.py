@@ -152,10 +152,10 @@ def test_a_latest_as_of_read_skips_the_partitions_after_its_moment(
     raw = raw_engine.raw_connection()
     try:
         with raw.cursor() as cur:
-            # The statement the app runs (repositories/odds.py), as a prepared statement
-            # would run it: a generic plan, pruned when it runs.
+            # The statement the app runs (repositories/odds.py), as its prepared statement
+            # runs it: on its generic plan, pruned when it runs.
             cur.execute("SET plan_cache_mode = force_generic_plan")
-            plan_sql = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + LATEST_SQL
+            plan_sql = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + LATEST_SQL.text
             for at, scanned in (("2011-12-31T00:00:00Z", "y2011"), (None, "y2011")):
                 cur.execute(plan_sql, {"match": match["id"], "at": at})
                 plan = "\n".join(r[0] for r in cur.fetchall())
