@@ -83,6 +83,7 @@ PLACEMENT_CONTEXT = PreparedSQL(
              ORDER BY line DESC, captured_at DESC LIMIT 1
       ) o ON true
 """,
+    generic=True,
 )
 
 
@@ -212,8 +213,10 @@ def _debit_and_insert_sql() -> str:
     return str(compiled)
 
 
+# Both read the partitioned odds history (the price guard's latest snapshot): on their generic
+# plan (see PreparedSQL), planned once per connection instead of at every bet.
 DEBIT_AND_INSERT = PreparedSQL(
-    "oddsdesk_bet_debit_and_insert", _debit_and_insert_sql(), lead=_LOCKS
+    "oddsdesk_bet_debit_and_insert", _debit_and_insert_sql(), lead=_LOCKS, generic=True
 )
 
 # Why a debit found no row: read after it, in the same transaction (the row locks it waited

@@ -248,3 +248,34 @@ def test_history_reads_run_on_a_plan_made_once_per_connection(
         assert plans, table
         assert sum(generic for generic, _ in plans) >= 8, (table, plans)
         assert all(custom == 0 for _, custom in plans), (table, plans)
+
+
+def test_the_bets_statement_reading_the_price_guard_runs_on_its_generic_plan(
+    client: TestClient, db: Database, tenant_headers: dict[str, str], market: dict[str, Any]
+) -> None:
+    """Placing a bet reads the partitioned odds history (the price guard's latest snapshot):
+    planned once per connection, not at every bet."""
+    strategy = make_strategy(client, tenant_headers)
+    for _ in range(7):
+        placed = client.post(
+            "/v1/bets",
+            json=bet_body(strategy["id"], **market, stake="1.00"),
+            headers=idem(tenant_headers),
+        )
+        assert placed.status_code == 201, placed.text
+    conns = [db.engine.connect() for _ in range(db.settings.db_pool_size)]
+    try:
+        plans = [
+            (row[0], row[1])
+            for c in conns
+            for row in c.exec_driver_sql(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE name = 'oddsdesk_bet_debit_and_insert'"
+            )
+        ]
+    finally:
+        for c in conns:
+            c.rollback()
+            c.close()
+    assert sum(generic for generic, _ in plans) >= 7, plans
+    assert all(custom == 0 for _, custom in plans), plans
