@@ -1,5 +1,6 @@
-"""The route table's order (backend/api/route_order.py): reads first, then writes, then the
-operators' routes, and an order that can never change which route answers a request."""
+"""The route table's order (backend/api/route_order.py): reads and the hot writes first, then
+the other writes, then the operators' routes, and an order that can never change which route
+answers a request."""
 
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ def test_no_request_matches_two_routes(app: Any) -> None:
     assert checked > 3 * 60  # every route of the API was tried
 
 
-def test_reads_come_first_then_writes_then_the_operators_routes(app: Any) -> None:
+def test_reads_and_hot_writes_come_first_then_writes_then_the_operators_routes(
+    app: Any,
+) -> None:
     ranks = [traffic_rank(r) for r in app.routes]
     assert ranks == sorted(ranks)
     by_path = {
@@ -48,5 +51,6 @@ def test_reads_come_first_then_writes_then_the_operators_routes(app: Any) -> Non
     first_write = min(i for i, r in enumerate(app.routes) if traffic_rank(r) == 1)
     for read in ("/v1/audit", "/v1/strategies/{strategy_id}/performance", "/v1/teams/{team_id}"):
         assert by_path[read, "GET"] < first_write
-    assert by_path["/v1/bets", "POST"] < by_path["/v1/admin/tenants", "POST"]
+    assert by_path["/v1/bets", "POST"] < by_path["/v1/audit", "GET"]  # a hot write
+    assert by_path["/v1/bets", "POST"] < first_write
     assert traffic_rank(app.routes[-1]) == 2  # health, metrics and documents last
