@@ -219,7 +219,7 @@ def odds_history(
     """Every snapshot of an existing match (404 otherwise), by capture time then id. One
     statement per page; only an empty first page asks whether the match exists."""
     where = [
-        Where(OddsSnapshot.match_id, match_id),
+        Where(OddsSnapshot.match_id, _id(match_id)),
         *_equal(
             book=(OddsSnapshot.bookmaker_id, None if bookmaker_id is None else _id(bookmaker_id)),
             market=(OddsSnapshot.market, market),

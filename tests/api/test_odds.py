@@ -232,3 +232,27 @@ def test_each_price_read_is_one_statement(
         # One round trip in all: the unit of work's RLS context rides along with the read.
         assert len(statements) == 1, (path, statements)
         assert "set_config('app.bypass_rls'" in statements[0]
+
+
+@pytest.mark.parametrize("match_id", [2**31, 69800860157874, 2**70])
+def test_odds_reads_of_an_id_no_match_can_have_are_404(
+    client: TestClient, admin_headers: dict[str, str], match_id: int
+) -> None:
+    """Ids past PostgreSQL's `integer` name no match: 404, as for any unknown match, however
+    the statement binds them (prepared statements type their parameters as the column's)."""
+    for suffix in ("odds", "closing-odds", "odds/history"):
+        response = client.get(f"/v1/matches/{match_id}/{suffix}", headers=admin_headers)
+        assert_problem(response, 404)
+
+
+def test_an_odds_history_filter_past_the_id_range_matches_nothing(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    match = make_match(client, admin_headers)
+    response = client.get(
+        f"/v1/matches/{match['id']}/odds/history",
+        params={"bookmaker_id": 2**40},
+        headers=admin_headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []
