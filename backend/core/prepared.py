@@ -116,7 +116,10 @@ class PreparedSQL:
         ahead = "; ".join(part for part in (lead, GENERIC_PLAN if generic else "") if part)
         self.execute_sql = f"{ahead}; {execute}" if ahead else execute
         self.text = f"{lead}; {sql}" if lead else sql
-        PreparedSQL.by_name[name] = self
+        known = PreparedSQL.by_name.setdefault(name, self)
+        if known.text != self.text or known.execute_sql != self.execute_sql:
+            # A connection that prepared one would EXECUTE it for the other.
+            raise ValueError(f"prepared statement {name!r} is already another statement")
 
     def __repr__(self) -> str:
         return f"PreparedSQL({self.name!r})"

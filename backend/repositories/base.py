@@ -5,6 +5,7 @@ Repositories add, flush and query. They never commit or roll back: the Unit of W
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -272,14 +273,15 @@ class Repository(SqlRepository, Generic[ModelT]):
         count = select(func.count()).select_from(filtered.subquery())
         names = list(stmt.selected_columns.keys())
         positions = tuple(names.index(k.key) for k in keys) if view is not None else ()
-        table = self.model_type.__tablename__
         # Prepared per connection (planned once, not per page), on its generic plan for the
-        # partitioned history tables (see PreparedSQL). Names only have to be unique within
-        # this process: a connection belongs to one.
+        # partitioned history tables (see PreparedSQL). Named by its text: two threads that
+        # build page statements at once can never give different statements one name (a
+        # connection would then EXECUTE the other one's).
+        text = self.compiled(stmt)
         sql = PreparedSQL(
-            f"oddsdesk_page_{len(Repository._page_statements)}",
-            self.compiled(stmt),
-            generic=table in HISTORY_TABLES,
+            f"oddsdesk_page_{hashlib.sha256(text.encode()).hexdigest()[:24]}",
+            text,
+            generic=self.model_type.__tablename__ in HISTORY_TABLES,
         )
         found = PageStatement(stmt, sql, positions, count)
         Repository._page_statements[memo_key] = found

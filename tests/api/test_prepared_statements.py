@@ -279,3 +279,44 @@ def test_the_bets_statement_reading_the_price_guard_runs_on_its_generic_plan(
             c.close()
     assert sum(generic for generic, _ in plans) >= 7, plans
     assert all(custom == 0 for _, custom in plans), plans
+
+
+# Eight different shapes of the matches list: each is its own page statement.
+_SHAPES = [
+    {},
+    {"league": "Premier League"},
+    {"season": "2024-25"},
+    {"status": "scheduled"},
+    {"league": "Premier League", "season": "2024-25"},
+    {"kickoff_from": "2020-01-01T00:00:00Z"},
+    {"kickoff_to": "2040-01-01T00:00:00Z"},
+    {"status": "scheduled", "kickoff_from": "2020-01-01T00:00:00Z"},
+]
+
+
+def test_page_statements_built_at_once_by_many_threads_each_run_their_own_sql(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    """20 rounds: 8 threads each ask a different list shape at once, on a process that has
+    built none of them yet (the first requests after start-up). Every answer is the one the
+    same request gets alone, and no prepared name stands for two statements (a connection
+    would EXECUTE the other shape's SQL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from backend.repositories.base import Repository
+
+    make_match(client, admin_headers, league="Premier League", season="2024-25")
+
+    def ask(params: dict[str, str]) -> tuple[int, Any]:
+        response = client.get("/v1/matches", params={**params, "limit": 3}, headers=admin_headers)
+        return response.status_code, response.json()
+
+    expected = [ask(shape) for shape in _SHAPES]
+    assert all(status == 200 for status, _ in expected)
+    for _ in range(20):
+        Repository._page_statements.clear()  # as at start-up: no shape built yet
+        with ThreadPoolExecutor(len(_SHAPES)) as pool:
+            answers = list(pool.map(ask, _SHAPES))
+        assert answers == expected
+        names = [p.sql.name for p in Repository._page_statements.values()]
+        assert len(names) == len(set(names))
