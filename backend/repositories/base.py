@@ -213,6 +213,9 @@ class Repository(SqlRepository, Generic[ModelT]):
         if cursor is not None:
             types = [k.property.columns[0].type.python_type for k in keys]
             after = decode_cursor(scope, cursor, types)
+        if any(w.matches_nothing for w in where):
+            total = 0 if include_total else None
+            return Page(items=[], next_cursor=None, total=total, plain=view is not None)
         page = self._page_statement(view, tuple(keys), after is not None, tuple(where))
         params = self.scope_params({"page_limit": limit + 1})
         for i, condition in enumerate(where):

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Float,
+    Integer,
     Numeric,
     Select,
+    SmallInteger,
     Text,
     Uuid,
     bindparam,
@@ -102,6 +105,8 @@ def page_of(
 
 
 Op = Literal["eq", "ge", "lt", "contains", "null"]
+# PostgreSQL's integer types by SQLAlchemy's (subclasses before Integer, their base).
+_INTEGER_BITS = ((BigInteger, 64), (SmallInteger, 16), (Integer, 32))
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,19 @@ class Where:
         if self.either is not None:
             return or_(self.column == param, self.either == param)
         return self.column == param  # type: ignore[no-any-return]
+
+    @property
+    def matches_nothing(self) -> bool:
+        """An equality on an integer column with a value the column cannot hold (an id past
+        PostgreSQL's `integer`, say): no row can match, and PostgreSQL, binding the value as
+        the column's type in a prepared statement, would refuse it."""
+        value = self.value
+        if self.op != "eq" or not isinstance(value, int) or isinstance(value, bool):
+            return False
+        for kind, bits in _INTEGER_BITS:
+            if isinstance(self.column.type, kind):
+                return not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+        return False
 
     def bound(self) -> Any:
         """The parameter's value (a substring search escapes LIKE's wildcards)."""

@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from backend.core.cache import Caches, QueryCache
-from backend.core.ids import storable_id
 from backend.core.principal import Principal
 from backend.models.audit import AuditLog
 from backend.models.odds import OddsSnapshot
@@ -28,8 +27,6 @@ from backend.repositories.unit_of_work import UnitOfWork
 from backend.services import crud
 from backend.services.use_case import use_case
 
-NO_ID = -1  # ids are positive: a filter on it matches nothing
-
 
 class PageRequest(Protocol):
     """Which page: its size, the cursor it follows, whether to count every matching row."""
@@ -40,10 +37,6 @@ class PageRequest(Protocol):
     def cursor(self) -> str | None: ...
     @property
     def include_total(self) -> bool: ...
-
-
-def _id(value: int) -> int:
-    return value if storable_id(value) else NO_ID
 
 
 def _equal(**pairs: tuple[Any, Any]) -> list[Where]:
@@ -144,7 +137,7 @@ def matches(
         league=(Match.league, league), season=(Match.season, season), status=(Match.status, status)
     )
     if team_id is not None:
-        where.append(Where(Match.home_team_id, _id(team_id), either=Match.away_team_id))
+        where.append(Where(Match.home_team_id, team_id, either=Match.away_team_id))
     if kickoff_from is not None:
         where.append(Where(Match.kickoff_at, kickoff_from, "ge"))
     if kickoff_to is not None:
@@ -178,7 +171,7 @@ def bets(
     """The tenant's bets by placement time then id."""
     where = _equal(
         strategy=(Bet.strategy_id, strategy_id),
-        match=(Bet.match_id, None if match_id is None else _id(match_id)),
+        match=(Bet.match_id, match_id),
         status=(Bet.status, status),
     )
     return _page(uow.bets, page, where, Bet.placed_at)
@@ -219,9 +212,9 @@ def odds_history(
     """Every snapshot of an existing match (404 otherwise), by capture time then id. One
     statement per page; only an empty first page asks whether the match exists."""
     where = [
-        Where(OddsSnapshot.match_id, _id(match_id)),
+        Where(OddsSnapshot.match_id, match_id),
         *_equal(
-            book=(OddsSnapshot.bookmaker_id, None if bookmaker_id is None else _id(bookmaker_id)),
+            book=(OddsSnapshot.bookmaker_id, bookmaker_id),
             market=(OddsSnapshot.market, market),
             selection=(OddsSnapshot.selection, selection),
             line=(OddsSnapshot.line, line),

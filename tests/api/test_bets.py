@@ -356,3 +356,11 @@ def test_a_key_held_by_a_request_in_flight_is_409_at_once_and_changes_nothing(
     placed = client.post("/v1/bets", json=body, headers=idem(headers, key))
     assert placed.status_code == 201, placed.text
     assert "idempotent-replayed" not in placed.headers
+
+
+def test_a_match_filter_no_match_can_have_lists_no_bet(
+    client: TestClient, tenant_headers: dict[str, str]
+) -> None:
+    response = client.get("/v1/bets", params={"match_id": 2**40}, headers=tenant_headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []

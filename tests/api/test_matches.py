@@ -216,3 +216,15 @@ def test_list_pages_by_kickoff_then_id_with_total(
         if cursor is None:
             break
     assert seen == expected
+
+
+@pytest.mark.parametrize("team_id", [2**31, 2**70])
+def test_a_team_filter_no_team_can_have_lists_nothing(
+    client: TestClient, admin_headers: dict[str, str], team_id: int
+) -> None:
+    make_match(client, admin_headers)
+    response = client.get(
+        "/v1/matches", params={"team_id": team_id, "include_total": True}, headers=admin_headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"items": [], "next_cursor": None, "total": 0}
