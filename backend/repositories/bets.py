@@ -208,9 +208,8 @@ class BetRepository(TenantRepository[Bet]):
         built = BetRepository._performance
         if built is None:
             with_clv = and_(_SETTLED, Bet.clv.is_not(None))
-            # Values given (None) only so that the compiled form lists every parameter.
-            strategy = bindparam("strategy", None, type_=Bet.strategy_id.type)
-            tenant = bindparam("tenant", None, type_=Bet.tenant_id.type)
+            strategy = bindparam("strategy", type_=Bet.strategy_id.type, required=False)
+            tenant = bindparam("tenant", type_=Bet.tenant_id.type, required=False)
             found = (
                 select(Strategy.id)
                 .where(Strategy.id == strategy, Strategy.tenant_id == tenant)
@@ -227,11 +226,7 @@ class BetRepository(TenantRepository[Bet]):
                 func.avg(Bet.clv).filter(with_clv),
                 func.avg(case((Bet.clv > 0, 1), else_=0)).filter(with_clv),
             ).where(Bet.strategy_id == strategy, Bet.tenant_id == tenant)
-            compiled = stmt.compile(
-                dialect=self.connection().dialect, compile_kwargs={"render_postcompile": True}
-            )
-            # The statement's own constants (the statuses) are parameters too.
-            built = BetRepository._performance = (str(compiled), dict(compiled.params))
+            built = BetRepository._performance = self.compiled_with_constants(stmt)
         sql, constants = built
         params = {**constants, "strategy": str(strategy_id), "tenant": str(self.tenant_id)}
         row = self._raw(sql, params).fetchone()

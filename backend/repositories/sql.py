@@ -66,3 +66,12 @@ class SqlRepository:
     def compiled(self, stmt: Any) -> str:
         """`stmt` as the psycopg2 cursor takes it (%(name)s parameters)."""
         return str(stmt.compile(dialect=self.connection().dialect))
+
+    def compiled_with_constants(self, stmt: Any) -> tuple[str, dict[str, Any]]:
+        """As `compiled`, for a statement with constants of its own (`status IN (...)`): its
+        text, IN lists expanded, and the constants' parameters, to send with the caller's (a
+        caller's parameter is a `bindparam(..., required=False)`, listed with value None)."""
+        compiled = stmt.compile(
+            dialect=self.connection().dialect, compile_kwargs={"render_postcompile": True}
+        )
+        return str(compiled), dict(compiled.params)
