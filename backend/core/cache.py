@@ -154,7 +154,6 @@ class QueryCache(Generic[V]):
             "size": size,
             "max_entries": self.max_entries,
             "ttl_s": self.ttl_s,
-            "ttl_while_listening": self._kept_current is None,
         }
 
 
